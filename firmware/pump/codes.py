@@ -1,0 +1,76 @@
+# Every number that leaves the core as a decision or a record: bolus kinds, refusal reasons,
+# alarm codes and priorities, event-log codes. Integers on the wire and in the log; the NAMES
+# tuples turn them back into words for people. Constants only; no allocation after import.
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+
+# Modes of a programme.
+MODE_STOPPED = const(0)
+MODE_CONTINUOUS = const(1)
+MODE_FLEX = const(2)
+MODE_BOLUS = const(3)
+MODE_NAMES = ("stopped", "continuous", "flex", "bolus")
+
+# Bolus kinds.
+BOLUS_CLINICIAN = const(0)
+BOLUS_PRIMING = const(1)
+BOLUS_BRIDGE = const(2)
+BOLUS_PERIODIC = const(3)
+BOLUS_PATIENT = const(4)
+BOLUS_SINGLE = const(5)
+BOLUS_NAMES = ("clinician", "priming", "bridge", "periodic", "patient", "single")
+
+# Why a request was refused (0 means accepted).
+OK = const(0)
+R_STOPPED = const(1)
+R_NOT_PROGRAMMED = const(2)
+R_LOCKOUT = const(3)
+R_COUNT_24H = const(4)
+R_UG_PER_HOUR = const(5)
+R_UG_24H = const(6)
+R_RATE = const(7)
+R_RESERVOIR = const(8)
+R_TOO_MANY = const(9)
+R_AMOUNT = const(10)
+R_DURATION = const(11)
+R_CRITICAL_ALARM = const(12)
+R_CONCENTRATION = const(13)
+R_VOLUME = const(14)
+REASON_NAMES = ("ok", "stopped", "not_programmed", "lockout", "count_24h", "ug_per_hour",
+                "ug_24h", "rate", "reservoir", "too_many", "amount", "duration",
+                "critical_alarm", "concentration", "volume")
+
+# Alarm priorities: critical stops delivery, warning does not, test only sounds.
+P_TEST = const(0)
+P_WARNING = const(1)
+P_CRITICAL = const(2)
+PRIORITY_NAMES = ("test", "warning", "critical")
+
+# Alarm codes; ALARM_PRIORITY gives each one's priority.
+A_LOW_RESERVOIR = const(1)
+A_EMPTY_RESERVOIR = const(2)
+A_REFILL_DISCREPANCY = const(3)
+A_TEST = const(4)
+ALARM_NAMES = ("", "low_reservoir", "empty_reservoir", "refill_discrepancy", "test")
+ALARM_PRIORITY = (P_TEST, P_WARNING, P_CRITICAL, P_WARNING, P_TEST)
+
+# Event-log codes. The two numbers after each say what the event carries (see docs/dosing.md).
+E_PROGRAMME = const(1)       # mode, daily dose ug
+E_PROGRAMME_REJECTED = const(2)  # 0, 0
+E_BOLUS_START = const(3)     # kind, dose ug
+E_BOLUS_REFUSED = const(4)   # kind, reason
+E_BOLUS_END = const(5)       # kind, dose ug
+E_BOLUS_ABORTED = const(6)   # kind, seconds it had run
+E_ALARM = const(7)           # alarm code, priority
+E_ALARM_ACK = const(8)       # alarm code, 0
+E_ALARM_CLEAR = const(9)     # alarm code, 0
+E_ALARM_SILENCE = const(10)  # alarm code, until (s)
+E_REFILL = const(11)         # added nL, discrepancy nL (signed)
+E_STOP = const(12)           # 0, 0
+E_RESUME = const(13)         # 0, 0
+EVENT_NAMES = ("", "programme", "programme_rejected", "bolus_start", "bolus_refused",
+               "bolus_end", "bolus_aborted", "alarm", "alarm_ack", "alarm_clear",
+               "alarm_silence", "refill", "stop", "resume")

@@ -1,0 +1,512 @@
+# The pump controller: time and events in, decisions out. The board layer (or the simulator)
+# calls advance(now, steps_issued) at `next_due_s` or whenever an input arrives, then any commands
+# for that instant, then reads `plan` and hands it to the step generator. It never reads a clock,
+# a pin or a file. Work is per event, not per step; exact arithmetic may allocate long ints, so
+# none of this runs in an interrupt handler.
+from pump import limits
+from pump.codes import (
+    MODE_STOPPED, MODE_BOLUS, OK, R_STOPPED, R_NOT_PROGRAMMED, R_LOCKOUT, R_COUNT_24H,
+    R_UG_PER_HOUR, R_UG_24H, R_RATE, R_RESERVOIR, R_TOO_MANY, R_AMOUNT, R_DURATION,
+    R_CRITICAL_ALARM, R_CONCENTRATION, R_VOLUME, BOLUS_CLINICIAN, BOLUS_PRIMING, BOLUS_BRIDGE,
+    BOLUS_PERIODIC, BOLUS_PATIENT, BOLUS_SINGLE, A_LOW_RESERVOIR, A_EMPTY_RESERVOIR,
+    A_REFILL_DISCREPANCY, E_PROGRAMME, E_PROGRAMME_REJECTED, E_BOLUS_START, E_BOLUS_REFUSED,
+    E_BOLUS_END, E_BOLUS_ABORTED, E_REFILL, E_STOP, E_RESUME)
+from pump.alarms import Alarms
+from pump.eventlog import EventLog
+from pump.exact import Integral, add, ceil_div
+from pump.programme import (parse_programme, basal_steps_rate, bolus_steps_rate, within_motor,
+                            DAY_S)
+
+_HOUR_S = limits.HOUR_S
+_HISTORY = 128
+# Kinds whose dose the programme's schedule already counts against the 24 h cap.
+_SCHEDULED = (BOLUS_PERIODIC, BOLUS_SINGLE)
+
+
+class Bolus:
+    """One running bolus: its rate in motor steps per second and what it counts for."""
+
+    def __init__(self, kind, start_s, duration_s, dose_ug, rn, rd, replaces_basal):
+        self.kind = kind
+        self.start_s = start_s
+        self.end_s = start_s + duration_s
+        self.dose_ug = dose_ug
+        self.rn = rn
+        self.rd = rd
+        self.replaces_basal = replaces_basal
+
+
+class Plan:
+    """What the step generator must do from t0_s to until_s.
+
+    Step j (j = 1..steps) falls at the instant phase + rate * (t - t0) reaches j, where rate is
+    rate_num/rate_den steps per second and phase = phase_num/phase_den in [0, 1). The generator
+    issues exactly `steps` steps and then stops, even if nobody calls advance() at until_s.
+    """
+
+    def __init__(self):
+        self.t0_s = 0
+        self.until_s = None
+        self.rate_num = 0
+        self.rate_den = 1
+        self.phase_num = 0
+        self.phase_den = 1
+        self.steps = 0
+
+
+class Pump:
+    def __init__(self, board, now_s=0, log_size=128):
+        self.board = board
+        self.now_s = now_s
+        self.log = EventLog(log_size)
+        self.alarms = Alarms(self.log)
+        self.prog = None
+        self.anchor_s = 0
+        self.suspended = False
+        self.single_done = False
+        self.integral = Integral()   # programmed steps while delivering (exact)
+        self.steps = 0               # steps the motor reported issued
+        self.reservoir_nl = 0
+        self.boluses = []
+        self.history = []            # (start_s, end_s, dose_ug, kind) of boluses given
+        self.last_patient_s = None
+        self.plan = Plan()
+        self.next_due_s = None
+        self._periodic_s = None
+        self._periodic_idx = -1
+        self._replan()
+
+    # ---- time in ----
+
+    def advance(self, now_s, steps_issued):
+        """Account for time passing to now_s and the steps the motor issued meanwhile."""
+        dt = now_s - self.now_s
+        if dt < 0:
+            raise ValueError("time went backwards")
+        p = self.plan
+        if p.rate_num and dt:
+            due = self.integral.whole_after(p.rate_num, p.rate_den, dt)
+            if due - self._plan_base > p.steps:
+                # The plan ran out (empty reservoir cap, or a late call): delivery stopped there.
+                self.integral.set_whole(self._plan_base + p.steps)
+            else:
+                self.integral.advance(p.rate_num, p.rate_den, dt)
+        self.steps += steps_issued
+        self.reservoir_nl = max(0, self.reservoir_nl - steps_issued * self.board.nl_per_step)
+        self.now_s = now_s
+        self._events()
+        self._replan()
+
+    # ---- commands (all at the instant of the last advance) ----
+
+    def program(self, now_s, source):
+        """Install a programme from a dict; returns None or (field, reason), changing nothing."""
+        self._at(now_s)
+        prog, err = parse_programme(source, self.board)
+        if err is not None:
+            self.log.add(now_s, E_PROGRAMME_REJECTED, 0, 0)
+            return err
+        self._abort_boluses()
+        self.prog = prog
+        self.anchor_s = now_s - now_s % DAY_S
+        self.single_done = False
+        self._periodic_s, self._periodic_idx = prog.periodic_next(now_s, self.anchor_s)
+        self.log.add(now_s, E_PROGRAMME, prog.mode, prog.daily_ug())
+        if prog.single is not None and self.delivering():
+            amount, dur = prog.single
+            self._start(BOLUS_SINGLE, amount, dur, *bolus_steps_rate(
+                amount, dur, prog.conc_ug_per_ml, self.board))
+        self._events()
+        self._replan()
+        return None
+
+    def request_patient_bolus(self, now_s):
+        """The patient pressed for a bolus; returns OK or the refusal reason (also logged)."""
+        self._at(now_s)
+        r = self._check_common()
+        bolus = None
+        if r == OK and (self.prog.patient is None):
+            r = R_NOT_PROGRAMMED
+        if r == OK:
+            amount, dur, lockout, count, per_hour = self.prog.patient
+            if self.last_patient_s is not None and now_s - self.last_patient_s < lockout:
+                r = R_LOCKOUT
+            elif self._patient_count(now_s - DAY_S) >= count:
+                r = R_COUNT_24H
+            elif self._patient_ug(now_s - _HOUR_S) + amount > per_hour:
+                r = R_UG_PER_HOUR
+            else:
+                bolus = (amount, dur) + bolus_steps_rate(amount, dur, self.prog.conc_ug_per_ml,
+                                                         self.board)
+        return self._grant(BOLUS_PATIENT, r, bolus)
+
+    def request_bolus(self, now_s, amount_ug, duration_s):
+        """Clinician single bolus of amount_ug over duration_s, on top of basal."""
+        self._at(now_s)
+        r = self._check_common()
+        if r == OK and not 1 <= amount_ug <= limits.MAX_BOLUS_UG:
+            r = R_AMOUNT
+        if r == OK and not limits.MIN_BOLUS_S <= duration_s <= limits.MAX_BOLUS_S:
+            r = R_DURATION
+        bolus = None
+        if r == OK:
+            bolus = (amount_ug, duration_s) + bolus_steps_rate(
+                amount_ug, duration_s, self.prog.conc_ug_per_ml, self.board)
+        return self._grant(BOLUS_CLINICIAN, r, bolus, extra=True)
+
+    def request_priming(self, now_s, duration_s=None):
+        """Fill the pump tubing and catheter (their dead volume) with drug; basal pauses meanwhile.
+
+        The displaced fluid is not drug, so it counts as no dose; by default it runs at half the
+        motor's top speed.
+        """
+        self._at(now_s)
+        r = self._check_common()
+        volume = self._dead_volume_nl() if r == OK else 0
+        if r == OK and volume == 0:
+            r = R_VOLUME
+        if r == OK and duration_s is None:
+            duration_s = max(limits.MIN_BOLUS_S, ceil_div(
+                2 * volume, self.board.max_steps_per_s * self.board.nl_per_step))
+        if r == OK and not limits.MIN_BOLUS_S <= duration_s <= limits.MAX_BOLUS_S:
+            r = R_DURATION
+        bolus = None
+        if r == OK:
+            bolus = (0, duration_s, volume, self.board.nl_per_step * duration_s)
+        return self._grant(BOLUS_PRIMING, r, bolus, extra=True, volume_nl=volume,
+                           replaces_basal=True)
+
+    def request_bridge(self, now_s, old_conc_ug_per_ml):
+        """After a concentration change, push the old drug out of the dead volume at the
+        programmed dose rate reckoned at the old concentration; basal pauses meanwhile, so the
+        patient keeps receiving the prescribed ug/day until the new drug reaches the tip."""
+        self._at(now_s)
+        r = self._check_common()
+        volume = self._dead_volume_nl() if r == OK else 0
+        bolus = None
+        if r == OK and volume == 0:
+            r = R_VOLUME
+        if r == OK and not limits.MIN_CONC_UG_PER_ML <= old_conc_ug_per_ml <= \
+                limits.MAX_CONC_UG_PER_ML:
+            r = R_CONCENTRATION
+        if r == OK:
+            rate_ug_day = self.prog.basal_at(now_s, self.anchor_s)[0]
+            if rate_ug_day == 0:
+                r = R_RATE
+            else:
+                # volume / (rate * 1e6 / (old_conc * 86400)) seconds
+                duration_s = ceil_div(volume * old_conc_ug_per_ml * 54, rate_ug_day * 625)
+                dose = ceil_div(volume * old_conc_ug_per_ml, 1000000)
+                if not limits.MIN_BOLUS_S <= duration_s <= limits.MAX_BOLUS_S:
+                    r = R_DURATION
+                else:
+                    bolus = (dose, duration_s, volume, self.board.nl_per_step * duration_s)
+        return self._grant(BOLUS_BRIDGE, r, bolus, extra=True, volume_nl=volume,
+                           replaces_basal=True)
+
+    def stop(self, now_s):
+        self._at(now_s)
+        if not self.suspended:
+            self.suspended = True
+            self._abort_boluses()
+            self.log.add(now_s, E_STOP, 0, 0)
+            self._replan()
+
+    def resume(self, now_s):
+        self._at(now_s)
+        if self.suspended:
+            self.suspended = False
+            if self.prog is not None:
+                self._periodic_s, self._periodic_idx = self.prog.periodic_next(
+                    now_s, self.anchor_s)
+            self.log.add(now_s, E_RESUME, 0, 0)
+            self._events()
+            self._replan()
+
+    def refill(self, now_s, expected_nl, aspirated_nl, added_nl):
+        """Refill: the reservoir is emptied (aspirated_nl) and added_nl put in. A difference
+        between what the clinician expected and aspirated beyond the tolerance raises a warning.
+        The new estimate is added_nl alone: drug left behind is never counted."""
+        self._at(now_s)
+        cap = self.board.reservoir_nl
+        if not (0 <= expected_nl <= cap and 0 <= aspirated_nl <= cap and 0 <= added_nl <= cap):
+            return R_VOLUME
+        discrepancy = aspirated_nl - expected_nl
+        self.reservoir_nl = added_nl
+        self.log.add(now_s, E_REFILL, added_nl, discrepancy)
+        tolerance = limits.DEFAULT_REFILL_TOLERANCE_NL if self.prog is None else \
+            self.prog.refill_tolerance_nl
+        if abs(discrepancy) > tolerance:
+            self.alarms.raise_alarm(A_REFILL_DISCREPANCY, now_s)
+            self.alarms.condition_cleared(A_REFILL_DISCREPANCY, now_s)
+        if self.prog is not None:
+            if added_nl > self.prog.empty_nl:
+                self.alarms.condition_cleared(A_EMPTY_RESERVOIR, now_s)
+            if added_nl > self.prog.low_nl:
+                self.alarms.condition_cleared(A_LOW_RESERVOIR, now_s)
+        self._events()
+        self._replan()
+        return OK
+
+    def acknowledge(self, now_s, code):
+        self._at(now_s)
+        done = self.alarms.acknowledge(code, now_s)
+        self._replan()
+        return done
+
+    def silence(self, now_s):
+        self._at(now_s)
+        self.alarms.silence(now_s)
+        self._replan()
+
+    def alarm_test(self, now_s):
+        self._at(now_s)
+        self.alarms.test(now_s)
+        self._replan()
+
+    # ---- decisions out and status ----
+
+    def delivering(self):
+        """True while the programme may move the motor (not stopped, no critical alarm)."""
+        p = self.prog
+        return (p is not None and p.mode != MODE_STOPPED and not self.suspended
+                and not self.alarms.stops_delivery()
+                and not (p.mode == MODE_BOLUS and self.single_done and not self.boluses))
+
+    def tone(self):
+        return self.alarms.tone(self.now_s)
+
+    def programmed_nl(self):
+        """(num, den): the exact programmed volume while delivering, in nL."""
+        n = self.board.nl_per_step
+        i = self.integral
+        return (i.whole * i.den + i.num) * n, i.den
+
+    def lockout_remaining_s(self):
+        if self.prog is None or self.prog.patient is None or self.last_patient_s is None:
+            return 0
+        return max(0, self.last_patient_s + self.prog.patient[2] - self.now_s)
+
+    def forecast_low_s(self, horizon_days=400):
+        """When the reservoir reaches the low threshold if every allowed patient bolus is
+        taken, each as early in the day as it could be; None if not within horizon_days."""
+        p = self.prog
+        if p is None or not self.delivering():
+            return None
+        left_ug_x = (self.reservoir_nl - p.low_nl) * p.conc_ug_per_ml  # ug * 1e6
+        if left_ug_x <= 0:
+            return self.now_s
+        patient_ug = 0
+        if p.patient is not None:
+            amount, dur, lockout, count, per_hour = p.patient
+            n = min(count, ceil_div(DAY_S, lockout), (per_hour // amount) * 24,
+                    (p.cap_ug_24h - p.sched_max_ug_24h) // amount)
+            patient_ug = max(0, n) * amount
+        patient_x = patient_ug * 1000000
+        day = (self.now_s - self.anchor_s) // DAY_S
+        t = self.now_s
+        for _ in range(horizon_days):
+            day_end = self.anchor_s + (day + 1) * DAY_S
+            sched_x = p.day_dose_ug(day) * 1000000 * (day_end - t) // DAY_S
+            if patient_x >= left_ug_x:
+                return t
+            if patient_x + sched_x >= left_ug_x:
+                return t + (left_ug_x - patient_x) * (day_end - t) // sched_x
+            left_ug_x -= patient_x + sched_x
+            day += 1
+            t = day_end
+        return None
+
+    # ---- internals ----
+
+    def _at(self, now_s):
+        if now_s != self.now_s:
+            raise ValueError("advance() to now before a command")
+
+    def _dead_volume_nl(self):
+        return self.board.tubing_volume_nl + self.prog.catheter_nl
+
+    def _check_common(self):
+        if self.prog is None or self.prog.mode == MODE_STOPPED:
+            return R_NOT_PROGRAMMED
+        if self.alarms.stops_delivery():
+            return R_CRITICAL_ALARM
+        if self.suspended or not self.delivering():
+            return R_STOPPED
+        if len(self.boluses) >= limits.MAX_ACTIVE_BOLUSES:
+            return R_TOO_MANY
+        return OK
+
+    def _check_dose(self, bolus, extra, volume_nl):
+        """Per-request checks shared by every requested bolus: 24 h cap, motor speed, reservoir.
+        bolus is (dose_ug, duration_s, rate_num, rate_den)."""
+        p = self.prog
+        dose_ug, duration_s, rn, rd = bolus
+        unscheduled = 0
+        for start, end, ug, kind in self.history:
+            if end > self.now_s - DAY_S and kind not in _SCHEDULED:
+                unscheduled += ug
+        if p.sched_max_ug_24h + unscheduled + dose_ug > p.cap_ug_24h:
+            return R_UG_24H
+        if len(self.history) >= _HISTORY:
+            return R_TOO_MANY
+        if extra:
+            parts = p.motor_parts(self.board)
+            for b in self.boluses:
+                if b.kind in (BOLUS_CLINICIAN, BOLUS_PRIMING, BOLUS_BRIDGE):
+                    parts.append((b.rn, b.rd))
+            parts.append((rn, rd))
+            if not within_motor(parts, self.board):
+                return R_RATE
+        if volume_nl is None:
+            volume_nl = ceil_div(dose_ug * 1000000, p.conc_ug_per_ml)
+        if volume_nl > self.reservoir_nl - p.empty_nl:
+            return R_RESERVOIR
+        return OK
+
+    def _grant(self, kind, r, bolus, extra=False, volume_nl=None, replaces_basal=False):
+        """Run the shared checks on a request that passed its own, then start it or log why
+        not. `extra` marks boluses the programme did not reserve motor speed for."""
+        if r == OK:
+            r = self._check_dose(bolus, extra, volume_nl)
+        if r != OK:
+            self.log.add(self.now_s, E_BOLUS_REFUSED, kind, r)
+            return r
+        if kind == BOLUS_PATIENT:
+            self.last_patient_s = self.now_s
+        self._start(kind, *bolus, replaces_basal=replaces_basal)
+        self._replan()
+        return OK
+
+    def _start(self, kind, dose_ug, duration_s, rn, rd, replaces_basal=False):
+        now = self.now_s
+        self.boluses.append(Bolus(kind, now, duration_s, dose_ug, rn, rd, replaces_basal))
+        self.history.append((now, now + duration_s, dose_ug, kind))
+        self.log.add(now, E_BOLUS_START, kind, dose_ug)
+
+    def _patient_count(self, after_s):
+        n = 0
+        for start, end, ug, kind in self.history:
+            if kind == BOLUS_PATIENT and start > after_s:
+                n += 1
+        return n
+
+    def _patient_ug(self, after_s):
+        total = 0
+        for start, end, ug, kind in self.history:
+            if kind == BOLUS_PATIENT and start > after_s:
+                total += ug
+        return total
+
+    def _abort_boluses(self):
+        for b in self.boluses:
+            self.log.add(self.now_s, E_BOLUS_ABORTED, b.kind, self.now_s - b.start_s)
+        self.boluses = []
+
+    def _events(self):
+        """Everything due at now: bolus ends, periodic starts, reservoir alarms, history trim."""
+        now = self.now_s
+        self.alarms.tick(now)
+        if self.boluses:
+            keep = []
+            for b in self.boluses:
+                if b.end_s <= now:
+                    self.log.add(now, E_BOLUS_END, b.kind, b.dose_ug)
+                    if b.kind == BOLUS_SINGLE:
+                        self.single_done = True
+                else:
+                    keep.append(b)
+            self.boluses = keep
+        while self.history and self.history[0][1] <= now - DAY_S:
+            self.history.pop(0)
+        p = self.prog
+        if p is None or p.mode == MODE_STOPPED:
+            return
+        if self.delivering() and self._steps_left() == 0:
+            self.alarms.raise_alarm(A_EMPTY_RESERVOIR, now)
+        if self.reservoir_nl <= p.low_nl:
+            self.alarms.raise_alarm(A_LOW_RESERVOIR, now)
+        if not self.delivering():
+            self._abort_boluses()
+        while self._periodic_s is not None and self._periodic_s <= now:
+            if self._periodic_s == now and self.delivering() and \
+                    len(self.boluses) < limits.MAX_ACTIVE_BOLUSES:
+                amount, dur = p.periodic[self._periodic_idx]
+                self._start(BOLUS_PERIODIC, amount, dur, *bolus_steps_rate(
+                    amount, dur, p.conc_ug_per_ml, self.board))
+            self._periodic_s, self._periodic_idx = p.periodic_next(now + 1, self.anchor_s)
+
+    def _steps_left(self):
+        """Steps the reservoir may still give: up to and including the one that reaches the
+        empty threshold, and never more than the estimate holds."""
+        n = self.board.nl_per_step
+        left = self.reservoir_nl - self.prog.empty_nl
+        if left <= 0:
+            return 0
+        return min(ceil_div(left, n), self.reservoir_nl // n)
+
+    def _rate(self):
+        """The total programmed rate now, (num, den) steps per second."""
+        p = self.prog
+        rn, rd = 0, 1
+        basal = True
+        for b in self.boluses:
+            rn, rd = add(rn, rd, b.rn, b.rd)
+            if b.replaces_basal:
+                basal = False
+        if basal:
+            ug_day = p.basal_at(self.now_s, self.anchor_s)[0]
+            if ug_day:
+                n, d = basal_steps_rate(ug_day, p.conc_ug_per_ml, self.board)
+                rn, rd = add(rn, rd, n, d)
+        return rn, rd
+
+    def _replan(self):
+        """Work out the plan from now and when the next thing is due."""
+        now = self.now_s
+        plan = self.plan
+        i = self.integral
+        plan.t0_s = now
+        plan.phase_num = i.num
+        plan.phase_den = i.den
+        self._plan_base = i.whole
+        due = self.alarms.next_due(now)
+        if not self.delivering():
+            plan.rate_num, plan.rate_den, plan.steps = 0, 1, 0
+            plan.until_s = due
+            self.next_due_s = due
+            return
+        p = self.prog
+        candidates = [due, self._periodic_s, p.basal_at(now, self.anchor_s)[1]]
+        for b in self.boluses:
+            candidates.append(b.end_s)
+        rn, rd = self._rate()
+        plan.rate_num, plan.rate_den = rn, rd
+        nlps = self.board.nl_per_step
+        if rn:
+            cap = self._steps_left()
+            cap_n, cap_d = i.seconds_until(i.whole + cap, rn, rd)
+            candidates.append(now + ceil_div(cap_n, cap_d))
+            # Low: raise it no later than the step that crosses the threshold.
+            if A_LOW_RESERVOIR not in self.alarms.table:
+                need = ceil_div(self.reservoir_nl - p.low_nl, nlps)
+                if need > 0:
+                    ln, ld = i.seconds_until(i.whole + need, rn, rd)
+                    if ln < ld:
+                        self.alarms.raise_alarm(A_LOW_RESERVOIR, now)
+                    else:
+                        candidates.append(now + ln // ld)
+        else:
+            cap = 0
+        until = None
+        for c in candidates:
+            if c is not None and c > now and (until is None or c < until):
+                until = c
+        plan.until_s = until
+        if rn == 0:
+            plan.steps = 0
+        elif until is None:
+            plan.steps = cap
+        else:
+            plan.steps = min(cap, i.whole_after(rn, rd, until - now) - i.whole)
+        self.next_due_s = until

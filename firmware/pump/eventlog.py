@@ -1,0 +1,20 @@
+# Bounded event log: a ring of the last N records, each (seq, t_s, code, a, b). seq counts every
+# event ever logged, so a reader (the simulator, the link's log streaming) resumes from the seq it
+# saw last and can tell when the ring overwrote records it never read. One tuple per record;
+# never called from an interrupt.
+
+
+class EventLog:
+    def __init__(self, size):
+        self._ring = [None] * size
+        self.seq = 0
+
+    def add(self, t_s, code, a=0, b=0):
+        self._ring[self.seq % len(self._ring)] = (self.seq, t_s, code, a, b)
+        self.seq += 1
+
+    def since(self, seq):
+        """Records numbered seq or later that the ring still holds, oldest first."""
+        first = max(seq, self.seq - len(self._ring), 0)
+        ring = self._ring
+        return [ring[i % len(ring)] for i in range(first, self.seq)]

@@ -1,0 +1,1 @@
+"""pumpctl: the OpenITB host command line and client library."""

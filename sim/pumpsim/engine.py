@@ -1,0 +1,148 @@
+# The event-driven simulator: a virtual clock that jumps straight to the next instant anything is
+# due (the core's next_due_s or a scripted event), a virtual motor and a true reservoir. It runs
+# the unchanged dosing core and gathers the run's figures from the core's event log. Runs under
+# CPython and the MicroPython unix port.
+from pump import codes
+from pump.core import Pump
+from pumpsim.motor import VirtualMotor, VirtualReservoir
+from pumpsim.scenario import ScenarioError, timeline, clock
+
+
+class Simulation:
+    def __init__(self, board, programme, events=(), initial_fill_nl=None, log_size=256):
+        self.board = board
+        self.programme = programme
+        self.events = list(events)
+        fill = board.reservoir_nl if initial_fill_nl is None else initial_fill_nl
+        self.pump = Pump(board, 0, log_size)
+        self.motor = VirtualMotor()
+        self.reservoir = VirtualReservoir(fill)
+        self._seq = 0
+        self.given = {}
+        self.refused = {}
+        self.alarms = {}
+        self.err_n = 0      # worst |programmed - issued| so far, as err_n / err_d steps
+        self.err_d = 1
+        self.iterations = 0
+        self.pump.refill(0, 0, 0, fill)
+        err = self.pump.program(0, programme)
+        if err is not None:
+            raise ScenarioError("programme." + err[0] + ": " + err[1])
+        self.motor.load(self.pump.plan)
+        self._drain()
+
+    def run(self, end_s, fixed_tick_s=0):
+        """Simulate to end_s; returns the summary dict. fixed_tick_s > 0 steps the clock by that
+        much instead of jumping (the naive loop, kept for the benchmark's comparison)."""
+        script = timeline(self.events, end_s)
+        k = 0
+        pump = self.pump
+        while True:
+            if fixed_tick_s:
+                t = min(pump.now_s + fixed_tick_s, end_s)
+            else:
+                t = end_s
+                if pump.next_due_s is not None and pump.next_due_s < t:
+                    t = pump.next_due_s
+                if k < len(script) and script[k][0] < t:
+                    t = script[k][0]
+            self._step_to(t)
+            while k < len(script) and script[k][0] == t:
+                self._apply(script[k][2])
+                self.motor.load(pump.plan)
+                k += 1
+            self._drain()
+            if t >= end_s:
+                break
+        return self.summary()
+
+    def _step_to(self, t):
+        steps = self.motor.advance_to(t)
+        self.reservoir.draw(steps, self.board.nl_per_step)
+        self.pump.advance(t, steps)
+        self.motor.load(self.pump.plan)
+        self.iterations += 1
+        i = self.pump.integral
+        gap = abs((i.whole - self.motor.total_steps) * i.den + i.num)
+        if gap * self.err_d > self.err_n * i.den:
+            self.err_n, self.err_d = gap, i.den
+
+    def _apply(self, ev):
+        pump = self.pump
+        now = pump.now_s
+        a = ev["action"]
+        if a == "press":
+            pump.request_patient_bolus(now)
+        elif a == "bolus":
+            pump.request_bolus(now, ev["amount_ug"], ev["duration_min"] * 60)
+        elif a == "priming":
+            dur = ev.get("duration_min")
+            pump.request_priming(now, None if dur is None else dur * 60)
+        elif a == "bridge":
+            pump.request_bridge(now, ev["old_concentration_ug_per_ml"])
+        elif a == "refill":
+            truth = max(0, self.reservoir.volume_nl)
+            aspirated = ev["aspirated_ul"] * 1000 if "aspirated_ul" in ev else truth
+            expected = ev["expected_ul"] * 1000 if "expected_ul" in ev else pump.reservoir_nl
+            added = ev["added_ul"] * 1000
+            if pump.refill(now, expected, aspirated, added) == codes.OK:
+                self.reservoir.volume_nl = added
+        elif a == "ack":
+            name = ev.get("alarm")
+            for code in list(pump.alarms.table):
+                if name is None or codes.ALARM_NAMES[code] == name:
+                    pump.acknowledge(now, code)
+        elif a == "silence":
+            pump.silence(now)
+        elif a == "alarm_test":
+            pump.alarm_test(now)
+        elif a == "stop":
+            pump.stop(now)
+        elif a == "resume":
+            pump.resume(now)
+        elif a == "program":
+            err = pump.program(now, ev["programme"])
+            if err is not None:
+                raise ScenarioError("event program at " + clock(now) + ": " + err[0] + ": " +
+                                    err[1])
+
+    def _drain(self):
+        for seq, t, code, a, b in self.pump.log.since(self._seq):
+            if code == codes.E_BOLUS_START:
+                k = codes.BOLUS_NAMES[a]
+                self.given[k] = self.given.get(k, 0) + 1
+            elif code == codes.E_BOLUS_REFUSED:
+                k = codes.REASON_NAMES[b]
+                self.refused[k] = self.refused.get(k, 0) + 1
+            elif code == codes.E_ALARM:
+                k = codes.ALARM_NAMES[a]
+                first, count = self.alarms.get(k, (t, 0))
+                self.alarms[k] = (first, count + 1)
+        self._seq = self.pump.log.seq
+
+    def summary(self):
+        pump = self.pump
+        n, d = pump.programmed_nl()
+        nlps = self.board.nl_per_step
+        forecast = pump.forecast_low_s()
+        return {
+            "days": pump.now_s / 86400,
+            "board": self.board.name,
+            "nl_per_step": nlps,
+            "programmed_nl": n // d,
+            "delivered_nl": self.motor.total_steps * nlps,
+            "steps": self.motor.total_steps,
+            "max_abs_error_steps": self.err_n / self.err_d,
+            "boluses_given": sum(self.given.values()),
+            "boluses_given_by_kind": self.given,
+            "boluses_refused": self.refused,
+            "alarms": [{"code": k, "first_s": v[0], "first": clock(v[0]), "count": v[1]}
+                       for k, v in sorted(self.alarms.items(), key=lambda kv: kv[1][0])],
+            "active_alarms": [codes.ALARM_NAMES[c] for c in pump.alarms.table],
+            "reservoir_nl_end": pump.reservoir_nl,
+            "reservoir_true_nl_end": self.reservoir.volume_nl,
+            "delivering_at_end": pump.delivering(),
+            "refill_forecast_s": forecast,
+            "events": pump.log.seq,
+            "iterations": self.iterations,
+        }

@@ -1,0 +1,59 @@
+"""Reading scenario and board files (TOML) on the host. CPython only."""
+import os
+import tomllib
+
+from pump.board import parse_board
+from pumpsim.scenario import ScenarioError
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _read_toml(path):
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as e:
+        raise ScenarioError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: not valid TOML: {e}") from None
+
+
+def board_path(name, scenario_path):
+    """A board named in a scenario: a path relative to it, or NAME looked up in the boards/
+    folder beside the scenario's folder, or in ./boards."""
+    base = os.path.dirname(os.path.abspath(scenario_path))
+    candidates = [os.path.join(base, name)]
+    if not name.endswith(".toml"):
+        for root in (os.path.dirname(base), os.getcwd(), os.path.dirname(os.path.dirname(_HERE))):
+            candidates.append(os.path.join(root, "boards", name + ".toml"))
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    raise ScenarioError(f"board '{name}' not found (looked in: {', '.join(candidates)})")
+
+
+def load_board(path):
+    data = _read_toml(path)
+    motor = data.get("motor")
+    if not isinstance(motor, dict):
+        raise ScenarioError(f"{path}: needs a [motor] table")
+    board, err = parse_board(motor)
+    if err is not None:
+        raise ScenarioError(f"{path}: {err[0]}: {err[1]}")
+    board.name = data.get("board", {}).get("name", board.name)
+    return board
+
+
+def load_scenario(path):
+    """(board, programme dict, events list, initial fill nL or None, days or None)."""
+    data = _read_toml(path)
+    known = {"board", "days", "initial_fill_ul", "programme", "events", "title", "description"}
+    for k in data:
+        if k not in known:
+            raise ScenarioError(f"{path}: unknown top-level field '{k}'")
+    if "programme" not in data:
+        raise ScenarioError(f"{path}: needs a [programme] table")
+    board = load_board(board_path(data.get("board", "virtual"), path))
+    fill = data.get("initial_fill_ul")
+    return (board, data["programme"], data.get("events", []),
+            None if fill is None else fill * 1000, data.get("days"))
