@@ -1,6 +1,7 @@
 # Every number that leaves the core as a decision or a record: bolus kinds, refusal reasons,
-# alarm codes and priorities, event-log codes. Integers on the wire and in the log; the NAMES
-# tuples turn them back into words for people. Constants only; no allocation after import.
+# alarm codes and priorities, event-log codes. Integers on the wire and in the log; pump.names
+# turns them back into words for people (kept apart so a board need not load the words).
+# Constants only; no allocation after import.
 try:
     from micropython import const
 except ImportError:
@@ -21,7 +22,6 @@ BOLUS_BRIDGE = const(2)
 BOLUS_PERIODIC = const(3)
 BOLUS_PATIENT = const(4)
 BOLUS_SINGLE = const(5)
-BOLUS_NAMES = ("clinician", "priming", "bridge", "periodic", "patient", "single")
 
 # Why a request was refused (0 means accepted).
 OK = const(0)
@@ -39,22 +39,17 @@ R_DURATION = const(11)
 R_CRITICAL_ALARM = const(12)
 R_CONCENTRATION = const(13)
 R_VOLUME = const(14)
-REASON_NAMES = ("ok", "stopped", "not_programmed", "lockout", "count_24h", "ug_per_hour",
-                "ug_24h", "rate", "reservoir", "too_many", "amount", "duration",
-                "critical_alarm", "concentration", "volume")
 
 # Alarm priorities: critical stops delivery, warning does not, test only sounds.
 P_TEST = const(0)
 P_WARNING = const(1)
 P_CRITICAL = const(2)
-PRIORITY_NAMES = ("test", "warning", "critical")
 
 # Alarm codes; ALARM_PRIORITY gives each one's priority.
 A_LOW_RESERVOIR = const(1)
 A_EMPTY_RESERVOIR = const(2)
 A_REFILL_DISCREPANCY = const(3)
 A_TEST = const(4)
-ALARM_NAMES = ("", "low_reservoir", "empty_reservoir", "refill_discrepancy", "test")
 ALARM_PRIORITY = (P_TEST, P_WARNING, P_CRITICAL, P_WARNING, P_TEST)
 
 # Event-log codes. The two numbers after each say what the event carries (see docs/dosing.md).
@@ -71,6 +66,3 @@ E_ALARM_SILENCE = const(10)  # alarm code, until (s)
 E_REFILL = const(11)         # added nL, discrepancy nL (signed)
 E_STOP = const(12)           # 0, 0
 E_RESUME = const(13)         # 0, 0
-EVENT_NAMES = ("", "programme", "programme_rejected", "bolus_start", "bolus_refused",
-               "bolus_end", "bolus_aborted", "alarm", "alarm_ack", "alarm_clear",
-               "alarm_silence", "refill", "stop", "resume")

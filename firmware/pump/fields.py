@@ -5,7 +5,7 @@
 
 class Invalid(Exception):
     def __init__(self, field, reason):
-        Exception.__init__(self, field, reason)
+        super().__init__(field, reason)
         self.field = field
         self.reason = reason
 

@@ -161,54 +161,52 @@ def _periodic(p, where):
     return tuple(items), tuple(times)
 
 
+def _basal_part(starts, rates, a, b):
+    """Integral of one day's basal over seconds [a, b) of that day, in ug * s/day."""
+    total = 0
+    for i in range(len(starts)):
+        lo = max(a, starts[i])
+        hi = min(b, starts[i + 1] if i + 1 < len(starts) else DAY_S)
+        if hi > lo:
+            total += rates[i] * (hi - lo)
+    return total
+
+
+def _window_units(prog, d, sec, lcm):
+    """Scheduled dose in the 24 h window from second sec of cycle day d, in ug * s/day * lcm."""
+    first = prog.days[d % len(prog.days)]
+    second = prog.days[(d + 1) % len(prog.days)]
+    total = (_basal_part(first[0], first[1], sec, DAY_S) +
+             _basal_part(second[0], second[1], 0, sec)) * lcm
+    for off, idx in prog.periodic_times:
+        amount, dur = prog.periodic[idx]
+        for start in (off - DAY_S, off, off + DAY_S):
+            over = min(start + dur, sec + DAY_S) - max(start, sec)
+            if over > 0:
+                total += amount * DAY_S * (lcm // dur) * over
+    return total
+
+
 def _window_max_ug(prog):
     """Largest scheduled dose (basal + periodic) in any 24 h window, in ug, rounded up.
 
-    The windowed dose G(s) = F(s + 24 h) - F(s) is piecewise linear in s, so its maximum is at
-    a breakpoint of F or a breakpoint less 24 h. F is swept exactly in units of
-    ug * s/day * L, where L makes every periodic bolus's rate an integer.
+    A window starting at second `sec` of cycle day d covers the rest of day d and the start of
+    day d + 1; its dose is piecewise linear in sec, so the maximum is at a breakpoint of either
+    day (a flex step, a periodic bolus start or end). Exact integers: units of ug * s/day * L,
+    where L makes every periodic bolus's rate whole. Parse time only; allocates nothing big.
     """
-    cycle_s = len(prog.days) * DAY_S
     lcm = 1
     for amount, dur in prog.periodic:
         lcm = lcm * dur // gcd(lcm, dur)
-    # Slope changes over two unrolled cycles plus a day (windows cross the cycle end).
-    span = 2 * cycle_s + DAY_S
-    changes = {}
-    prev = 0
-    for c in range(0, span, cycle_s):
-        for d, (starts, rates) in enumerate(prog.days):
-            base = c + d * DAY_S
-            for i in range(len(starts)):
-                t = base + starts[i]
-                changes[t] = changes.get(t, 0) + (rates[i] - prev) * lcm
-                prev = rates[i]
-            for off, idx in prog.periodic_times:
-                amount, dur = prog.periodic[idx]
-                slope = amount * DAY_S * (lcm // dur)
-                t = base + off
-                changes[t] = changes.get(t, 0) + slope
-                changes[t + dur] = changes.get(t + dur, 0) - slope
-    points = set(changes)
-    for t in changes:
-        points.add(t + DAY_S)
-        points.add(t - DAY_S)
-    points = sorted(points)
-    f_at = {}
-    f = 0
-    slope = 0
-    last = 0
-    for t in points:
-        f += slope * (t - last)
-        f_at[t] = f
-        slope += changes.get(t, 0)
-        last = t
     best = 0
-    for s in points:
-        if cycle_s <= s < 2 * cycle_s and s + DAY_S in f_at:
-            g = f_at[s + DAY_S] - f_at[s]
-            if g > best:
-                best = g
+    n = len(prog.days)
+    for d in range(n):
+        for day in (prog.days[d], prog.days[(d + 1) % n]):
+            for sec in day[0]:
+                best = max(best, _window_units(prog, d, sec, lcm))
+        for off, idx in prog.periodic_times:
+            for sec in (off, (off + prog.periodic[idx][1]) % DAY_S):
+                best = max(best, _window_units(prog, d, sec, lcm))
     return ceil_div(best, DAY_S * lcm)
 
 

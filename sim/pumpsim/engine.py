@@ -5,7 +5,7 @@
 from pump import codes
 from pump.core import Pump
 from pumpsim.motor import VirtualMotor, VirtualReservoir
-from pumpsim.scenario import ScenarioError, timeline, clock
+from pumpsim.scenario import ScenarioError, Script, clock
 
 
 class Simulation:
@@ -18,9 +18,9 @@ class Simulation:
         self.motor = VirtualMotor()
         self.reservoir = VirtualReservoir(fill)
         self._seq = 0
-        self.given = {}
-        self.refused = {}
-        self.alarms = {}
+        self.given = {}     # bolus kind -> count started
+        self.refused = {}   # reason -> count
+        self.alarms = {}    # alarm code -> (first time, times raised)
         self.err_n = 0      # worst |programmed - issued| so far, as err_n / err_d steps
         self.err_d = 1
         self.iterations = 0
@@ -31,11 +31,11 @@ class Simulation:
         self.motor.load(self.pump.plan)
         self._drain()
 
-    def run(self, end_s, fixed_tick_s=0):
-        """Simulate to end_s; returns the summary dict. fixed_tick_s > 0 steps the clock by that
-        much instead of jumping (the naive loop, kept for the benchmark's comparison)."""
-        script = timeline(self.events, end_s)
-        k = 0
+    def run(self, end_s, fixed_tick_s=0, summary=True):
+        """Simulate to end_s; returns the summary dict (None if not `summary`: a small heap
+        reads the raw counters instead). fixed_tick_s > 0 steps the clock by that much instead
+        of jumping (the naive loop, kept for the benchmark's comparison)."""
+        script = Script(self.events, end_s)
         pump = self.pump
         while True:
             if fixed_tick_s:
@@ -44,17 +44,18 @@ class Simulation:
                 t = end_s
                 if pump.next_due_s is not None and pump.next_due_s < t:
                     t = pump.next_due_s
-                if k < len(script) and script[k][0] < t:
-                    t = script[k][0]
+            nxt = script.peek()
+            if nxt is not None and nxt[0] < t:
+                t = nxt[0]
             self._step_to(t)
-            while k < len(script) and script[k][0] == t:
-                self._apply(script[k][2])
+            while nxt is not None and nxt[0] == t:
+                self._apply(script.pop())
                 self.motor.load(pump.plan)
-                k += 1
+                nxt = script.peek()
             self._drain()
             if t >= end_s:
                 break
-        return self.summary()
+        return self.summary() if summary else None
 
     def _step_to(self, t):
         steps = self.motor.advance_to(t)
@@ -88,9 +89,14 @@ class Simulation:
             if pump.refill(now, expected, aspirated, added) == codes.OK:
                 self.reservoir.volume_nl = added
         elif a == "ack":
-            name = ev.get("alarm")
+            which = None
+            if "alarm" in ev:
+                from pump.names import ALARM_NAMES
+                if ev["alarm"] not in ALARM_NAMES[1:]:
+                    raise ScenarioError("ack: no alarm called '" + str(ev["alarm"]) + "'")
+                which = ALARM_NAMES.index(ev["alarm"])
             for code in list(pump.alarms.table):
-                if name is None or codes.ALARM_NAMES[code] == name:
+                if which is None or code == which:
                     pump.acknowledge(now, code)
         elif a == "silence":
             pump.silence(now)
@@ -109,18 +115,17 @@ class Simulation:
     def _drain(self):
         for seq, t, code, a, b in self.pump.log.since(self._seq):
             if code == codes.E_BOLUS_START:
-                k = codes.BOLUS_NAMES[a]
-                self.given[k] = self.given.get(k, 0) + 1
+                self.given[a] = self.given.get(a, 0) + 1
             elif code == codes.E_BOLUS_REFUSED:
-                k = codes.REASON_NAMES[b]
-                self.refused[k] = self.refused.get(k, 0) + 1
+                self.refused[b] = self.refused.get(b, 0) + 1
             elif code == codes.E_ALARM:
-                k = codes.ALARM_NAMES[a]
-                first, count = self.alarms.get(k, (t, 0))
-                self.alarms[k] = (first, count + 1)
+                first, count = self.alarms.get(a, (t, 0))
+                self.alarms[a] = (first, count + 1)
         self._seq = self.pump.log.seq
 
     def summary(self):
+        """The run's figures, keyed by words (pump.names is loaded only here)."""
+        from pump.names import ALARM_NAMES, BOLUS_NAMES, REASON_NAMES
         pump = self.pump
         n, d = pump.programmed_nl()
         nlps = self.board.nl_per_step
@@ -134,11 +139,12 @@ class Simulation:
             "steps": self.motor.total_steps,
             "max_abs_error_steps": self.err_n / self.err_d,
             "boluses_given": sum(self.given.values()),
-            "boluses_given_by_kind": self.given,
-            "boluses_refused": self.refused,
-            "alarms": [{"code": k, "first_s": v[0], "first": clock(v[0]), "count": v[1]}
+            "boluses_given_by_kind": dict((BOLUS_NAMES[k], v) for k, v in self.given.items()),
+            "boluses_refused": dict((REASON_NAMES[k], v) for k, v in self.refused.items()),
+            "alarms": [{"code": ALARM_NAMES[k], "first_s": v[0], "first": clock(v[0]),
+                        "count": v[1]}
                        for k, v in sorted(self.alarms.items(), key=lambda kv: kv[1][0])],
-            "active_alarms": [codes.ALARM_NAMES[c] for c in pump.alarms.table],
+            "active_alarms": [ALARM_NAMES[c] for c in pump.alarms.table],
             "reservoir_nl_end": pump.reservoir_nl,
             "reservoir_true_nl_end": self.reservoir.volume_nl,
             "delivering_at_end": pump.delivering(),

@@ -52,29 +52,49 @@ def clock(t_s):
     return "%dd %02d:%02d:%02d" % (d, h, m, s)
 
 
-def timeline(events, end_s):
-    """[(t_s, index, event dict)] for every occurrence up to end_s, in time order; `every`
-    repeats an event, until `until` (a time) or `count` occurrences."""
-    out = []
-    for i, ev in enumerate(events):
-        where = "events[" + str(i) + "]"
-        if not isinstance(ev, dict):
-            raise ScenarioError(where + ": must be a table")
-        action = ev.get("action")
-        if action not in ACTIONS:
-            raise ScenarioError(where + ".action: must be one of " + ", ".join(ACTIONS))
-        t = seconds(ev.get("at", 0), where + ".at")
-        every = seconds(ev["every"], where + ".every") if "every" in ev else 0
-        if every < 0 or ("every" in ev and every == 0):
-            raise ScenarioError(where + ".every: must be positive")
-        last = seconds(ev["until"], where + ".until") if "until" in ev else end_s
-        count = ev.get("count", -1)
-        n = 0
-        while t <= min(last, end_s) and n != count:
-            out.append((t, i, ev))
-            n += 1
-            if not every:
-                break
-            t += every
-    out.sort(key=lambda x: (x[0], x[1]))
-    return out
+class Script:
+    """The scripted events in time order, one occurrence at a time (ties: file order).
+
+    `every` repeats an event until `until` (a time) or for `count` occurrences. Memory stays
+    proportional to the number of entries, not occurrences, so a year of daily presses fits
+    a small MicroPython heap.
+    """
+
+    def __init__(self, events, end_s):
+        self.events = []
+        self._next = []
+        for i, ev in enumerate(events):
+            where = "events[" + str(i) + "]"
+            if not isinstance(ev, dict):
+                raise ScenarioError(where + ": must be a table")
+            if ev.get("action") not in ACTIONS:
+                raise ScenarioError(where + ".action: must be one of " + ", ".join(ACTIONS))
+            every = seconds(ev["every"], where + ".every") if "every" in ev else 0
+            if "every" in ev and every <= 0:
+                raise ScenarioError(where + ".every: must be positive")
+            last = seconds(ev["until"], where + ".until") if "until" in ev else end_s
+            count = ev.get("count", -1)
+            if isinstance(count, bool) or not isinstance(count, int) or count == 0 or \
+                    count < -1:
+                raise ScenarioError(where + ".count: must be a positive whole number")
+            self.events.append((ev, every, min(last, end_s), count if every else 1))
+            self._next.append(seconds(ev.get("at", 0), where + ".at"))
+
+    def peek(self):
+        """(time, index) of the next occurrence, or None when none is left."""
+        best = None
+        for i in range(len(self._next)):
+            t = self._next[i]
+            if t is not None and t <= self.events[i][2] and (best is None or t < best[0]):
+                best = (t, i)
+        return best
+
+    def pop(self):
+        """The next occurrence's event dict; moves that entry on to its next repeat."""
+        t, i = self.peek()
+        ev, every, last, count = self.events[i]
+        if count > 0:
+            count -= 1
+            self.events[i] = (ev, every, last, count)
+        self._next[i] = t + every if every and count != 0 else None
+        return ev
