@@ -1,4 +1,4 @@
-"""The dosing core on the real MicroPython unix port, and the firmware through mpy-cross.
+"""SR-14: the dosing core on the real MicroPython unix port, and the firmware through mpy-cross.
 
 Fails the run if MicroPython fails. Skips only where the pinned `micropython` wheel cannot exist
 (it is built for CPython 3.11 on x86-64 Linux).

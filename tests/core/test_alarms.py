@@ -1,4 +1,5 @@
-# Alarm priorities, latching, silence and re-annunciation, the commanded test, tones.
+# Alarm priorities, latching, silence and re-annunciation, the commanded test, tones (SR-12);
+# alarm events in the log (SR-13).
 from corekit import Rig, continuous, DAY
 from pump import codes, limits
 from pump.alarms import TONE_CRITICAL, TONE_WARNING, TONE_NONE

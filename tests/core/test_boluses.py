@@ -60,6 +60,7 @@ def test_total_24h_cap_counts_schedule_and_unscheduled():
 
 
 def test_clinician_bolus_limits():
+    """SR-10: hard bolus amount and duration limits."""
     r = Rig(continuous(rate=1000, cap=3000))
     assert r.pump.request_bolus(0, 0, 600) == codes.R_AMOUNT
     assert r.pump.request_bolus(0, 2000, 600) == codes.R_AMOUNT
@@ -96,6 +97,7 @@ def test_not_programmed_and_too_many():
 
 
 def test_every_refusal_is_logged_with_reason():
+    """SR-13"""
     r = Rig(dystonia())
     r.pump.request_patient_bolus(0)
     r.pump.request_patient_bolus(0)

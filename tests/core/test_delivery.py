@@ -124,8 +124,8 @@ def test_plan_is_bresenham_phase_and_expires():
 
 
 def test_late_call_stops_delivery_at_plan_end():
-    """A board that calls advance() late has its motor stopped by the plan's step count; the
-    programmed integral stops there too, so nothing is made up afterwards."""
+    """SR-11: a board that calls advance() late has its motor stopped by the plan's step
+    count; the programmed integral stops there too, so nothing is made up afterwards."""
     r = Rig(continuous(rate=1000))
     planned = r.pump.plan.steps
     r.pump.advance(DAY + 3600, planned)

@@ -1,4 +1,5 @@
-# The simulator engine and scenario timeline (runs under MicroPython too).
+# The simulator engine and scenario timeline (runs under MicroPython too); the run's figures
+# come from the event log (SR-13).
 from corekit import board, dystonia, continuous, DAY
 from pumpsim.engine import Simulation
 from pumpsim.scenario import seconds, Script, clock, ScenarioError

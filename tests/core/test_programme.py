@@ -19,7 +19,8 @@ def test_valid_modes_parse():
 
 
 def test_rejections_name_field_and_reason():
-    """SR-8: each bad programme is rejected whole with the offending field."""
+    """SR-8, SR-10: each bad programme is rejected whole with the offending field; the hard
+    limits bound concentration, rate and lockout whatever the clinician asks."""
     cases = [
         (continuous(mode="fast"), "mode"),
         (continuous(conc=5), "concentration_ug_per_ml"),
