@@ -31,10 +31,13 @@ class Alarms:
         self.table = {}
 
     def raise_alarm(self, code, now):
-        """Raise (or re-assert) an alarm; True if it is new."""
+        """Raise an alarm; True if it is new. A latched alarm whose cause had gone and has come
+        back is logged again."""
         a = self.table.get(code)
         if a is not None:
-            a.condition = True
+            if not a.condition:
+                a.condition = True
+                self._log.add(now, E_ALARM, code, a.priority)
             return False
         a = Alarm(code, now)
         self.table[code] = a
@@ -87,25 +90,31 @@ class Alarms:
         return False
 
     def next_due(self, now):
-        """Next instant the annunciation changes by itself (silence ends, test ends), or None."""
+        """Next instant the annunciation changes by itself (silence ends, the test moves to its
+        second tone or ends), or None."""
         best = None
         for a in self.table.values():
-            for t in (a.silenced_until, a.ends_s):
+            half = None if a.ends_s is None else a.raised_s + limits.ALARM_TEST_S // 2
+            for t in (a.silenced_until, half, a.ends_s):
                 if t is not None and t > now and (best is None or t < best):
                     best = t
         return best
 
     def tone(self, now):
-        """The tone pattern the buzzer should play now."""
+        """The tone pattern the buzzer should play now: the highest sounding priority; a test
+        plays over a warning but never hides a sounding critical alarm."""
         top = -1
+        test = None
         for a in self.table.values():
-            if a.priority == P_TEST and a.ends_s is not None:
+            if a.priority == P_TEST:
                 first_half = now - a.raised_s < limits.ALARM_TEST_S // 2
-                return TONE_CRITICAL if first_half else TONE_WARNING
-            if not a.acked and a.silenced_until <= now and a.priority > top:
+                test = TONE_CRITICAL if first_half else TONE_WARNING
+            elif not a.acked and a.silenced_until <= now and a.priority > top:
                 top = a.priority
         if top == P_CRITICAL:
             return TONE_CRITICAL
+        if test is not None:
+            return test
         if top >= 0:
             return TONE_WARNING
         return TONE_NONE

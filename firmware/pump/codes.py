@@ -39,6 +39,7 @@ R_DURATION = const(11)
 R_CRITICAL_ALARM = const(12)
 R_CONCENTRATION = const(13)
 R_VOLUME = const(14)
+R_MISSED = const(15)
 
 # Alarm priorities: critical stops delivery, warning does not, test only sounds.
 P_TEST = const(0)

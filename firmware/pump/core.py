@@ -7,20 +7,22 @@ from pump import limits
 from pump.codes import (
     MODE_STOPPED, MODE_BOLUS, OK, R_STOPPED, R_NOT_PROGRAMMED, R_LOCKOUT, R_COUNT_24H,
     R_UG_PER_HOUR, R_UG_24H, R_RATE, R_RESERVOIR, R_TOO_MANY, R_AMOUNT, R_DURATION,
-    R_CRITICAL_ALARM, R_CONCENTRATION, R_VOLUME, BOLUS_CLINICIAN, BOLUS_PRIMING, BOLUS_BRIDGE,
-    BOLUS_PERIODIC, BOLUS_PATIENT, BOLUS_SINGLE, A_LOW_RESERVOIR, A_EMPTY_RESERVOIR,
-    A_REFILL_DISCREPANCY, E_PROGRAMME, E_PROGRAMME_REJECTED, E_BOLUS_START, E_BOLUS_REFUSED,
-    E_BOLUS_END, E_BOLUS_ABORTED, E_REFILL, E_STOP, E_RESUME)
+    R_CRITICAL_ALARM, R_CONCENTRATION, R_VOLUME, R_MISSED, BOLUS_CLINICIAN, BOLUS_PRIMING,
+    BOLUS_BRIDGE, BOLUS_PERIODIC, BOLUS_PATIENT, BOLUS_SINGLE, A_LOW_RESERVOIR,
+    A_EMPTY_RESERVOIR, A_REFILL_DISCREPANCY, E_PROGRAMME, E_PROGRAMME_REJECTED, E_BOLUS_START,
+    E_BOLUS_REFUSED, E_BOLUS_END, E_BOLUS_ABORTED, E_REFILL, E_STOP, E_RESUME)
 from pump.alarms import Alarms
 from pump.eventlog import EventLog
 from pump.exact import Integral, add, ceil_div
+from pump.ledger import DoseLedger
 from pump.programme import (parse_programme, basal_steps_rate, bolus_steps_rate, within_motor,
                             DAY_S)
 
 _HOUR_S = limits.HOUR_S
-_HISTORY = 128
-# Kinds whose dose the programme's schedule already counts against the 24 h cap.
-_SCHEDULED = (BOLUS_PERIODIC, BOLUS_SINGLE)
+# The single bolus of mode "bolus": not yet started, running, finished (never restarted).
+_SINGLE_PENDING = 0
+_SINGLE_RUNNING = 1
+_SINGLE_DONE = 2
 
 
 class Bolus:
@@ -60,18 +62,25 @@ class Pump:
         self.now_s = now_s
         self.log = EventLog(log_size)
         self.alarms = Alarms(self.log)
+        self.ledger = DoseLedger(now_s)
         self.prog = None
         self.anchor_s = 0
         self.suspended = False
-        self.single_done = False
+        self.single = _SINGLE_DONE
         self.integral = Integral()   # programmed steps while delivering (exact)
         self.steps = 0               # steps the motor reported issued
         self.reservoir_nl = 0
         self.boluses = []
-        self.history = []            # (start_s, end_s, dose_ug, kind) of boluses given
+        self.patient_starts = []     # (start_s, ug) of patient boluses in the last 24 h
         self.last_patient_s = None
+        # After a concentration change the dead volume still holds old drug: this much, at
+        # this concentration, is what the next steps deliver (for the dose ledger and bridge).
+        self.old_drug_nl = 0
+        self.old_conc_ug_per_ml = 0
         self.plan = Plan()
         self.next_due_s = None
+        self._plan_base = 0
+        self._ledger_key = None
         self._periodic_s = None
         self._periodic_idx = -1
         self._replan()
@@ -91,8 +100,8 @@ class Pump:
                 self.integral.set_whole(self._plan_base + p.steps)
             else:
                 self.integral.advance(p.rate_num, p.rate_den, dt)
-        self.steps += steps_issued
-        self.reservoir_nl = max(0, self.reservoir_nl - steps_issued * self.board.nl_per_step)
+        if steps_issued:
+            self._account(steps_issued)
         self.now_s = now_s
         self._events()
         self._replan()
@@ -100,22 +109,28 @@ class Pump:
     # ---- commands (all at the instant of the last advance) ----
 
     def program(self, now_s, source):
-        """Install a programme from a dict; returns None or (field, reason), changing nothing."""
+        """Install a programme from a dict; returns None or (field, reason), changing nothing.
+        Sending the programme already in force again changes nothing either (a retried commit
+        must not restart a bolus)."""
         self._at(now_s)
+        if self.prog is not None and source == self.prog.source:
+            return None
         prog, err = parse_programme(source, self.board)
+        if err is None:
+            err = self._check_history(prog, now_s - now_s % DAY_S)
         if err is not None:
             self.log.add(now_s, E_PROGRAMME_REJECTED, 0, 0)
             return err
         self._abort_boluses()
+        old = self.prog
+        if old is not None and old.conc_ug_per_ml != prog.conc_ug_per_ml:
+            self.old_drug_nl = self._dead_volume_nl(prog)
+            self.old_conc_ug_per_ml = old.conc_ug_per_ml
         self.prog = prog
         self.anchor_s = now_s - now_s % DAY_S
-        self.single_done = False
+        self.single = _SINGLE_PENDING if prog.single is not None else _SINGLE_DONE
         self._periodic_s, self._periodic_idx = prog.periodic_next(now_s, self.anchor_s)
         self.log.add(now_s, E_PROGRAMME, prog.mode, prog.daily_ug())
-        if prog.single is not None and self.delivering():
-            amount, dur = prog.single
-            self._start(BOLUS_SINGLE, amount, dur, *bolus_steps_rate(
-                amount, dur, prog.conc_ug_per_ml, self.board))
         self._events()
         self._replan()
         return None
@@ -125,15 +140,15 @@ class Pump:
         self._at(now_s)
         r = self._check_common()
         bolus = None
-        if r == OK and (self.prog.patient is None):
+        if r == OK and self.prog.patient is None:
             r = R_NOT_PROGRAMMED
         if r == OK:
             amount, dur, lockout, count, per_hour = self.prog.patient
             if self.last_patient_s is not None and now_s - self.last_patient_s < lockout:
                 r = R_LOCKOUT
-            elif self._patient_count(now_s - DAY_S) >= count:
+            elif self._patient_since(now_s - DAY_S, False) >= count:
                 r = R_COUNT_24H
-            elif self._patient_ug(now_s - _HOUR_S) + amount > per_hour:
+            elif self._patient_since(now_s - _HOUR_S, True) + amount > per_hour:
                 r = R_UG_PER_HOUR
             else:
                 bolus = (amount, dur) + bolus_steps_rate(amount, dur, self.prog.conc_ug_per_ml,
@@ -155,14 +170,12 @@ class Pump:
         return self._grant(BOLUS_CLINICIAN, r, bolus, extra=True)
 
     def request_priming(self, now_s, duration_s=None):
-        """Fill the pump tubing and catheter (their dead volume) with drug; basal pauses meanwhile.
-
-        The displaced fluid is not drug, so it counts as no dose; by default it runs at half the
-        motor's top speed.
-        """
+        """Fill the pump tubing and catheter (their dead volume) with drug; basal pauses
+        meanwhile. By default it runs at half the motor's top speed. Whatever it displaces is
+        counted as drug at the programme's concentration, so repeats meet the 24 h cap."""
         self._at(now_s)
         r = self._check_common()
-        volume = self._dead_volume_nl() if r == OK else 0
+        volume = self._dead_volume_nl(self.prog) if r == OK else 0
         if r == OK and volume == 0:
             r = R_VOLUME
         if r == OK and duration_s is None:
@@ -172,34 +185,33 @@ class Pump:
             r = R_DURATION
         bolus = None
         if r == OK:
-            bolus = (0, duration_s, volume, self.board.nl_per_step * duration_s)
+            dose = ceil_div(volume * self.prog.conc_ug_per_ml, 1000000)
+            bolus = (dose, duration_s, volume, self.board.nl_per_step * duration_s)
         return self._grant(BOLUS_PRIMING, r, bolus, extra=True, volume_nl=volume,
                            replaces_basal=True)
 
-    def request_bridge(self, now_s, old_conc_ug_per_ml):
-        """After a concentration change, push the old drug out of the dead volume at the
+    def request_bridge(self, now_s):
+        """After a concentration change, push the old drug still in the dead volume at the
         programmed dose rate reckoned at the old concentration; basal pauses meanwhile, so the
         patient keeps receiving the prescribed ug/day until the new drug reaches the tip."""
         self._at(now_s)
         r = self._check_common()
-        volume = self._dead_volume_nl() if r == OK else 0
+        if r == OK and self.old_drug_nl <= 0:
+            r = R_CONCENTRATION  # no concentration change pending
         bolus = None
-        if r == OK and volume == 0:
-            r = R_VOLUME
-        if r == OK and not limits.MIN_CONC_UG_PER_ML <= old_conc_ug_per_ml <= \
-                limits.MAX_CONC_UG_PER_ML:
-            r = R_CONCENTRATION
+        volume = self.old_drug_nl
         if r == OK:
+            old_conc = self.old_conc_ug_per_ml
             rate_ug_day = self.prog.basal_at(now_s, self.anchor_s)[0]
             if rate_ug_day == 0:
                 r = R_RATE
             else:
                 # volume / (rate * 1e6 / (old_conc * 86400)) seconds
-                duration_s = ceil_div(volume * old_conc_ug_per_ml * 54, rate_ug_day * 625)
-                dose = ceil_div(volume * old_conc_ug_per_ml, 1000000)
+                duration_s = ceil_div(volume * old_conc * 54, rate_ug_day * 625)
                 if not limits.MIN_BOLUS_S <= duration_s <= limits.MAX_BOLUS_S:
                     r = R_DURATION
                 else:
+                    dose = ceil_div(volume * old_conc, 1000000)
                     bolus = (dose, duration_s, volume, self.board.nl_per_step * duration_s)
         return self._grant(BOLUS_BRIDGE, r, bolus, extra=True, volume_nl=volume,
                            replaces_basal=True)
@@ -251,6 +263,7 @@ class Pump:
     def acknowledge(self, now_s, code):
         self._at(now_s)
         done = self.alarms.acknowledge(code, now_s)
+        self._events()
         self._replan()
         return done
 
@@ -267,11 +280,9 @@ class Pump:
     # ---- decisions out and status ----
 
     def delivering(self):
-        """True while the programme may move the motor (not stopped, no critical alarm)."""
-        p = self.prog
-        return (p is not None and p.mode != MODE_STOPPED and not self.suspended
-                and not self.alarms.stops_delivery()
-                and not (p.mode == MODE_BOLUS and self.single_done and not self.boluses))
+        """True while the programme may move the motor (not stopped, no critical alarm, and in
+        mode "bolus" until its single bolus has run)."""
+        return self._may_run() and (self.prog.single is None or self.single != _SINGLE_DONE)
 
     def tone(self):
         return self.alarms.tone(self.now_s)
@@ -323,33 +334,94 @@ class Pump:
         if now_s != self.now_s:
             raise ValueError("advance() to now before a command")
 
-    def _dead_volume_nl(self):
-        return self.board.tubing_volume_nl + self.prog.catheter_nl
+    def _may_run(self):
+        p = self.prog
+        return (p is not None and p.mode != MODE_STOPPED and not self.suspended
+                and not self.alarms.stops_delivery())
+
+    def _dead_volume_nl(self, prog):
+        return self.board.tubing_volume_nl + prog.catheter_nl
+
+    def _account(self, steps):
+        """Steps the motor issued: out of the reservoir, into the dose ledger (the first of
+        them at the old concentration while old drug fills the dead volume)."""
+        nl = steps * self.board.nl_per_step
+        self.steps += steps
+        self.reservoir_nl = max(0, self.reservoir_nl - nl)
+        conc = self.prog.conc_ug_per_ml if self.prog is not None else 0
+        old = min(nl, self.old_drug_nl)
+        if old > 0:
+            self.old_drug_nl -= old
+            self.ledger.add(old * self.old_conc_ug_per_ml)
+        self.ledger.add((nl - old) * conc)
 
     def _check_common(self):
         if self.prog is None or self.prog.mode == MODE_STOPPED:
             return R_NOT_PROGRAMMED
         if self.alarms.stops_delivery():
             return R_CRITICAL_ALARM
-        if self.suspended or not self.delivering():
+        if not self.delivering():
             return R_STOPPED
         if len(self.boluses) >= limits.MAX_ACTIVE_BOLUSES:
             return R_TOO_MANY
         return OK
+
+    def _window_peak(self, prog, anchor_s, extra_units):
+        """The most drug any 24 h window holding now can contain, in prog's dose units:
+        delivered in its past part (the ledger) + scheduled in its future part + what running
+        boluses outside the schedule still have to give + extra_units. The total is piecewise
+        linear in the window's start, so only starts at a ledger point, or at a future
+        breakpoint less 24 h, need trying. Allocates no lists (it runs on small heaps)."""
+        now = self.now_s
+        best = max(self._window_at(prog, anchor_s, now - DAY_S),
+                   self._window_at(prog, anchor_s, now))
+        for t, c in self.ledger.points:
+            if now - DAY_S < t < now:
+                best = max(best, self._window_at(prog, anchor_s, t))
+        for e in prog.breakpoints(now, now + DAY_S, anchor_s):
+            if e < now + DAY_S:
+                best = max(best, self._window_at(prog, anchor_s, e - DAY_S))
+        for b in self.boluses:
+            if b.kind != BOLUS_PERIODIC and b.end_s < now + DAY_S:
+                best = max(best, self._window_at(prog, anchor_s, b.end_s - DAY_S))
+        return best + extra_units
+
+    def _window_at(self, prog, anchor_s, s):
+        """Drug in the 24 h window from s (s <= now <= s + 24 h), in prog's dose units."""
+        now = self.now_s
+        e = s + DAY_S
+        total = self.ledger.since(s, now) * 54 * prog.lcm + prog.scheduled_units(now, e, anchor_s)
+        for b in self.boluses:
+            if b.kind != BOLUS_PERIODIC and b.end_s > now:
+                left = min(b.end_s, e) - now
+                total += ceil_div(b.dose_ug * prog.ug_units() * left, b.end_s - b.start_s)
+        return total
+
+    def _check_history(self, prog, anchor_s):
+        """A new programme on top of what the last 24 h delivered must keep every window
+        within the hard daily limit; in mode "bolus" its single bolus must also fit the
+        programme's own cap, like any requested bolus."""
+        single = 0 if prog.single is None else prog.single[0] * prog.ug_units()
+        saved = self.boluses
+        self.boluses = []  # a new programme aborts running boluses
+        peak = self._window_peak(prog, anchor_s, single)
+        self.boluses = saved
+        if peak > limits.MAX_UG_PER_DAY * prog.ug_units():
+            return ("max_ug_per_24h", "with the last 24 h's delivery a 24 h window would "
+                    "exceed the hard limit of " + str(limits.MAX_UG_PER_DAY) + " ug")
+        if single and peak > prog.cap_ug_24h * prog.ug_units():
+            return ("single_bolus.amount_ug", "with the last 24 h's delivery it would exceed "
+                    "max_ug_per_24h")
+        return None
 
     def _check_dose(self, bolus, extra, volume_nl):
         """Per-request checks shared by every requested bolus: 24 h cap, motor speed, reservoir.
         bolus is (dose_ug, duration_s, rate_num, rate_den)."""
         p = self.prog
         dose_ug, duration_s, rn, rd = bolus
-        unscheduled = 0
-        for start, end, ug, kind in self.history:
-            if end > self.now_s - DAY_S and kind not in _SCHEDULED:
-                unscheduled += ug
-        if p.sched_max_ug_24h + unscheduled + dose_ug > p.cap_ug_24h:
+        peak = self._window_peak(p, self.anchor_s, dose_ug * p.ug_units())
+        if peak > p.cap_ug_24h * p.ug_units():
             return R_UG_24H
-        if len(self.history) >= _HISTORY:
-            return R_TOO_MANY
         if extra:
             parts = p.motor_parts(self.board)
             for b in self.boluses:
@@ -374,6 +446,7 @@ class Pump:
             return r
         if kind == BOLUS_PATIENT:
             self.last_patient_s = self.now_s
+            self.patient_starts.append((self.now_s, bolus[0]))
         self._start(kind, *bolus, replaces_basal=replaces_basal)
         self._replan()
         return OK
@@ -381,30 +454,25 @@ class Pump:
     def _start(self, kind, dose_ug, duration_s, rn, rd, replaces_basal=False):
         now = self.now_s
         self.boluses.append(Bolus(kind, now, duration_s, dose_ug, rn, rd, replaces_basal))
-        self.history.append((now, now + duration_s, dose_ug, kind))
         self.log.add(now, E_BOLUS_START, kind, dose_ug)
 
-    def _patient_count(self, after_s):
-        n = 0
-        for start, end, ug, kind in self.history:
-            if kind == BOLUS_PATIENT and start > after_s:
-                n += 1
-        return n
-
-    def _patient_ug(self, after_s):
+    def _patient_since(self, after_s, ug):
+        """Patient boluses started after after_s: their count, or their ug if ug."""
         total = 0
-        for start, end, ug, kind in self.history:
-            if kind == BOLUS_PATIENT and start > after_s:
-                total += ug
+        for start, amount in self.patient_starts:
+            if start > after_s:
+                total += amount if ug else 1
         return total
 
     def _abort_boluses(self):
         for b in self.boluses:
             self.log.add(self.now_s, E_BOLUS_ABORTED, b.kind, self.now_s - b.start_s)
+            if b.kind == BOLUS_SINGLE:
+                self.single = _SINGLE_DONE  # never restarted: part of it was given
         self.boluses = []
 
     def _events(self):
-        """Everything due at now: bolus ends, periodic starts, reservoir alarms, history trim."""
+        """Everything due at now: bolus ends and starts, reservoir alarms, history trim."""
         now = self.now_s
         self.alarms.tick(now)
         if self.boluses:
@@ -413,28 +481,45 @@ class Pump:
                 if b.end_s <= now:
                     self.log.add(now, E_BOLUS_END, b.kind, b.dose_ug)
                     if b.kind == BOLUS_SINGLE:
-                        self.single_done = True
+                        self.single = _SINGLE_DONE
                 else:
                     keep.append(b)
             self.boluses = keep
-        while self.history and self.history[0][1] <= now - DAY_S:
-            self.history.pop(0)
+        while self.patient_starts and self.patient_starts[0][0] <= now - DAY_S:
+            self.patient_starts.pop(0)
         p = self.prog
         if p is None or p.mode == MODE_STOPPED:
             return
-        if self.delivering() and self._steps_left() == 0:
+        if self._may_run() and self._steps_left() == 0:
             self.alarms.raise_alarm(A_EMPTY_RESERVOIR, now)
         if self.reservoir_nl <= p.low_nl:
             self.alarms.raise_alarm(A_LOW_RESERVOIR, now)
-        if not self.delivering():
+        if not self._may_run():
             self._abort_boluses()
+        elif self.single == _SINGLE_PENDING:
+            amount, dur = p.single
+            self.single = _SINGLE_RUNNING
+            self._start(BOLUS_SINGLE, amount, dur, *bolus_steps_rate(
+                amount, dur, p.conc_ug_per_ml, self.board))
+        self._periodic_due(p, now)
+
+    def _periodic_due(self, p, now):
+        """Start the periodic bolus due now; one found already late (the board woke late)
+        still starts if its programmed window is not over. Any that cannot run is logged."""
         while self._periodic_s is not None and self._periodic_s <= now:
-            if self._periodic_s == now and self.delivering() and \
-                    len(self.boluses) < limits.MAX_ACTIVE_BOLUSES:
-                amount, dur = p.periodic[self._periodic_idx]
+            amount, dur = p.periodic[self._periodic_idx]
+            if not self._may_run():
+                r = R_CRITICAL_ALARM if self.alarms.stops_delivery() else R_STOPPED
+            elif now - self._periodic_s >= dur:
+                r = R_MISSED
+            else:
+                r = OK
                 self._start(BOLUS_PERIODIC, amount, dur, *bolus_steps_rate(
                     amount, dur, p.conc_ug_per_ml, self.board))
-            self._periodic_s, self._periodic_idx = p.periodic_next(now + 1, self.anchor_s)
+            if r != OK:
+                self.log.add(now, E_BOLUS_REFUSED, BOLUS_PERIODIC, r)
+            self._periodic_s, self._periodic_idx = p.periodic_next(self._periodic_s + 1,
+                                                                   self.anchor_s)
 
     def _steps_left(self):
         """Steps the reservoir may still give: up to and including the one that reaches the
@@ -475,6 +560,7 @@ class Pump:
             plan.rate_num, plan.rate_den, plan.steps = 0, 1, 0
             plan.until_s = due
             self.next_due_s = due
+            self._mark_ledger()
             return
         p = self.prog
         candidates = [due, self._periodic_s, p.basal_at(now, self.anchor_s)[1]]
@@ -482,22 +568,21 @@ class Pump:
             candidates.append(b.end_s)
         rn, rd = self._rate()
         plan.rate_num, plan.rate_den = rn, rd
-        nlps = self.board.nl_per_step
+        self._mark_ledger()
+        cap = 0
         if rn:
             cap = self._steps_left()
             cap_n, cap_d = i.seconds_until(i.whole + cap, rn, rd)
             candidates.append(now + ceil_div(cap_n, cap_d))
             # Low: raise it no later than the step that crosses the threshold.
             if A_LOW_RESERVOIR not in self.alarms.table:
-                need = ceil_div(self.reservoir_nl - p.low_nl, nlps)
+                need = ceil_div(self.reservoir_nl - p.low_nl, self.board.nl_per_step)
                 if need > 0:
                     ln, ld = i.seconds_until(i.whole + need, rn, rd)
                     if ln < ld:
                         self.alarms.raise_alarm(A_LOW_RESERVOIR, now)
                     else:
                         candidates.append(now + ln // ld)
-        else:
-            cap = 0
         until = None
         for c in candidates:
             if c is not None and c > now and (until is None or c < until):
@@ -510,3 +595,11 @@ class Pump:
         else:
             plan.steps = min(cap, i.whole_after(rn, rd, until - now) - i.whole)
         self.next_due_s = until
+
+    def _mark_ledger(self):
+        """Pin a ledger point when the drug rate may change (steps/s or concentration)."""
+        key = (self.plan.rate_num, self.plan.rate_den,
+               None if self.prog is None else self.prog.conc_ug_per_ml)
+        if key != self._ledger_key:
+            self._ledger_key = key
+            self.ledger.mark(self.now_s)

@@ -26,6 +26,8 @@ MIN_LOW_NL = const(1000000)
 MAX_LOW_NL = const(10000000)
 DEFAULT_LOW_NL = const(2000000)
 DEFAULT_EMPTY_NL = const(1000000)
+# Never run the estimate down to nothing: a small model error would then pump air.
+MIN_EMPTY_NL = const(100000)
 MAX_CATHETER_NL = const(2000000)
 DEFAULT_REFILL_TOLERANCE_NL = const(1000000)
 

@@ -3,7 +3,7 @@
 BOLUS_NAMES = ("clinician", "priming", "bridge", "periodic", "patient", "single")
 REASON_NAMES = ("ok", "stopped", "not_programmed", "lockout", "count_24h", "ug_per_hour",
                 "ug_24h", "rate", "reservoir", "too_many", "amount", "duration",
-                "critical_alarm", "concentration", "volume")
+                "critical_alarm", "concentration", "volume", "missed")
 PRIORITY_NAMES = ("test", "warning", "critical")
 ALARM_NAMES = ("", "low_reservoir", "empty_reservoir", "refill_discrepancy", "test")
 EVENT_NAMES = ("", "programme", "programme_rejected", "bolus_start", "bolus_refused",

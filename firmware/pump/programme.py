@@ -32,6 +32,7 @@ class Programme:
         self.patient = None   # (amount_ug, duration_s, lockout_s, max_per_24h, max_ug_per_hour)
         self.single = None    # (amount_ug, duration_s)
         self.sched_max_ug_24h = 0  # largest scheduled dose in any 24 h window, rounded up
+        self.lcm = 1          # lcm of periodic durations: makes scheduled_units exact
         self.source = None    # the dict it was parsed from, for review and echo
 
     # --- schedule queries (called per event) ---
@@ -73,6 +74,51 @@ class Programme:
         for off, idx in self.periodic_times:
             ug += self.periodic[idx][0]
         return ug
+
+    def ug_units(self):
+        """Dose units per ug in scheduled_units: 1 ug = 1e6 pg, times 54 x lcm."""
+        return 54000000 * self.lcm
+
+    def scheduled_units(self, a, b, anchor_s):
+        """Scheduled dose (basal + periodic boluses) in [a, b), exactly, in units of
+        1/ug_units() ug (pg x 54 x lcm, so that basal r ug/day for dt s is r*dt*625*lcm)."""
+        total = 0
+        t = a
+        while t < b:
+            rate, nxt = self.basal_at(t, anchor_s)
+            end = nxt if nxt < b else b
+            total += rate * (end - t)
+            t = end
+        total *= 625 * self.lcm
+        if self.periodic_times:
+            day0 = anchor_s + ((a - anchor_s) // DAY_S - 1) * DAY_S
+            while day0 < b:
+                for off, idx in self.periodic_times:
+                    amount, dur = self.periodic[idx]
+                    start = day0 + off
+                    over = min(start + dur, b) - max(start, a)
+                    if over > 0:
+                        total += amount * 54000000 * (self.lcm // dur) * over
+                day0 += DAY_S
+        return total
+
+    def breakpoints(self, a, b, anchor_s):
+        """Instants in (a, b] where the scheduled rate may change (flex steps, periodic
+        bolus starts and ends): where a windowed dose can peak. A generator: no list."""
+        t = a
+        while True:
+            t = self.basal_at(t, anchor_s)[1]
+            if t > b:
+                break
+            yield t
+        if self.periodic_times:
+            day0 = anchor_s + ((a - anchor_s) // DAY_S - 1) * DAY_S
+            while day0 <= b:
+                for off, idx in self.periodic_times:
+                    for t in (day0 + off, day0 + off + self.periodic[idx][1]):
+                        if a < t <= b:
+                            yield t
+                day0 += DAY_S
 
     def motor_parts(self, board):
         """Step rates that may run at once under this programme: the top basal rate, the
@@ -144,6 +190,8 @@ def _periodic(p, where):
         first = _minutes(b, "first_min", 0, DAY_S - 60, here, 0)
         if dur > every:
             raise fields.Invalid(here + "duration_min", "longer than every_min")
+        if len(times) + ceil_div(DAY_S - first, every) > limits.MAX_DAY_STEPS:
+            raise fields.Invalid(where, "more than " + str(limits.MAX_DAY_STEPS) + " a day")
         off = first
         while off < DAY_S:
             times.append((off, i))
@@ -156,58 +204,22 @@ def _periodic(p, where):
             raise fields.Invalid(where, "periodic boluses overlap")
     if times and times[-1][0] + items[times[-1][1]][1] > DAY_S + times[0][0]:
         raise fields.Invalid(where, "periodic boluses overlap across midnight")
-    if len(times) > limits.MAX_DAY_STEPS:
-        raise fields.Invalid(where, "more than " + str(limits.MAX_DAY_STEPS) + " a day")
     return tuple(items), tuple(times)
-
-
-def _basal_part(starts, rates, a, b):
-    """Integral of one day's basal over seconds [a, b) of that day, in ug * s/day."""
-    total = 0
-    for i in range(len(starts)):
-        lo = max(a, starts[i])
-        hi = min(b, starts[i + 1] if i + 1 < len(starts) else DAY_S)
-        if hi > lo:
-            total += rates[i] * (hi - lo)
-    return total
-
-
-def _window_units(prog, d, sec, lcm):
-    """Scheduled dose in the 24 h window from second sec of cycle day d, in ug * s/day * lcm."""
-    first = prog.days[d % len(prog.days)]
-    second = prog.days[(d + 1) % len(prog.days)]
-    total = (_basal_part(first[0], first[1], sec, DAY_S) +
-             _basal_part(second[0], second[1], 0, sec)) * lcm
-    for off, idx in prog.periodic_times:
-        amount, dur = prog.periodic[idx]
-        for start in (off - DAY_S, off, off + DAY_S):
-            over = min(start + dur, sec + DAY_S) - max(start, sec)
-            if over > 0:
-                total += amount * DAY_S * (lcm // dur) * over
-    return total
 
 
 def _window_max_ug(prog):
     """Largest scheduled dose (basal + periodic) in any 24 h window, in ug, rounded up.
 
-    A window starting at second `sec` of cycle day d covers the rest of day d and the start of
-    day d + 1; its dose is piecewise linear in sec, so the maximum is at a breakpoint of either
-    day (a flex step, a periodic bolus start or end). Exact integers: units of ug * s/day * L,
-    where L makes every periodic bolus's rate whole. Parse time only; allocates nothing big.
+    The windowed dose is piecewise linear in the window's start, so its maximum is where the
+    start or the end meets a breakpoint: try every breakpoint of one cycle (and a day on) as
+    either. Exact integers; parse time only.
     """
-    lcm = 1
-    for amount, dur in prog.periodic:
-        lcm = lcm * dur // gcd(lcm, dur)
+    cycle_s = len(prog.days) * DAY_S
     best = 0
-    n = len(prog.days)
-    for d in range(n):
-        for day in (prog.days[d], prog.days[(d + 1) % n]):
-            for sec in day[0]:
-                best = max(best, _window_units(prog, d, sec, lcm))
-        for off, idx in prog.periodic_times:
-            for sec in (off, (off + prog.periodic[idx][1]) % DAY_S):
-                best = max(best, _window_units(prog, d, sec, lcm))
-    return ceil_div(best, DAY_S * lcm)
+    for b in prog.breakpoints(-1, cycle_s + DAY_S, 0):
+        for s in (b, b - DAY_S):
+            best = max(best, prog.scheduled_units(s, s + DAY_S, 0))
+    return ceil_div(best, prog.ug_units())
 
 
 def _patient(p, where):
@@ -268,7 +280,8 @@ def _parse(d, board):
     prog.cap_ug_24h = fields.integer(d, "max_ug_per_24h", 1, limits.MAX_UG_PER_DAY)
     prog.low_nl = 1000 * fields.integer(d, "low_reservoir_ul", limits.MIN_LOW_NL // 1000,
                                         limits.MAX_LOW_NL // 1000, limits.DEFAULT_LOW_NL // 1000)
-    prog.empty_nl = 1000 * fields.integer(d, "empty_reservoir_ul", 0, limits.MAX_LOW_NL // 1000,
+    prog.empty_nl = 1000 * fields.integer(d, "empty_reservoir_ul", limits.MIN_EMPTY_NL // 1000,
+                                          limits.MAX_LOW_NL // 1000,
                                           limits.DEFAULT_EMPTY_NL // 1000)
     if prog.empty_nl >= prog.low_nl:
         raise fields.Invalid("empty_reservoir_ul", "must be below low_reservoir_ul")
@@ -294,6 +307,8 @@ def _parse(d, board):
     if prog.mode == MODE_FLEX:
         pb = fields.array(d, "periodic_boluses", "", 0, limits.MAX_PERIODIC)
         prog.periodic, prog.periodic_times = _periodic(pb, "periodic_boluses")
+        for amount, dur in prog.periodic:
+            prog.lcm = prog.lcm * dur // gcd(prog.lcm, dur)
     if prog.mode == MODE_BOLUS:
         s = fields.table(d, "single_bolus")
         fields.only(s, ("amount_ug", "duration_min"), "single_bolus.")

@@ -39,6 +39,7 @@ def test_alarm_test_plays_each_tone_and_clears():
     r.pump.alarm_test(0)
     assert r.pump.tone() == TONE_CRITICAL
     assert r.pump.delivering()  # a test never stops delivery
+    assert r.pump.next_due_s == limits.ALARM_TEST_S // 2  # the board wakes to change tone
     r.run_to(limits.ALARM_TEST_S // 2)
     assert r.pump.tone() == TONE_WARNING
     r.run_to(limits.ALARM_TEST_S)
@@ -63,3 +64,22 @@ def test_tone_patterns_are_distinct_and_well_formed():
         for freq, on_ms, off_ms in pattern:
             assert 100 <= freq <= 4000 and on_ms > 0 and off_ms > 0
     assert len(TONE_CRITICAL) > len(TONE_WARNING)
+
+
+def test_alarm_test_never_hides_a_critical_alarm():
+    r = Rig(continuous(rate=1000), fill_nl=1500000)
+    r.run_to(2 * DAY)
+    r.pump.alarm_test(2 * DAY)
+    r.run_to(2 * DAY + limits.ALARM_TEST_S // 2)
+    assert r.pump.tone() == TONE_CRITICAL
+
+
+def test_alarm_whose_cause_returns_is_logged_again():
+    """SR-13"""
+    r = Rig(continuous(rate=1000), fill_nl=2100000)
+    r.run_to(DAY)
+    # refilled above low but not acknowledged: still latched; then it runs low again
+    r.pump.refill(DAY, r.pump.reservoir_nl, r.pump.reservoir_nl, 2100000)
+    r.run_to(2 * DAY)
+    raised = [e[1] for e in r.events(codes.E_ALARM) if e[3] == codes.A_LOW_RESERVOIR]
+    assert len(raised) == 2, raised

@@ -47,16 +47,19 @@ def test_patient_ug_per_hour():
 
 
 def test_total_24h_cap_counts_schedule_and_unscheduled():
-    """SR-4: cap 1200 with 1000 scheduled leaves 200 ug of unscheduled boluses a day."""
+    """SR-4: cap 1200 with 1000 scheduled leaves 200 ug of boluses in any 24 h window; a bolus
+    counts in a window for the part of it that falls inside."""
     r = Rig(continuous(rate=1000, cap=1200))
     assert r.pump.request_bolus(0, 150, 600) == codes.OK
     r.run_to(HOUR)
     assert r.pump.request_bolus(HOUR, 60, 600) == codes.R_UG_24H
-    assert r.pump.request_bolus(HOUR, 50, 600) == codes.OK
-    r.run_to(DAY + 599)
-    assert r.pump.request_bolus(DAY + 599, 60, 600) == codes.R_UG_24H  # first still running
-    r.run_to(DAY + 600)
-    assert r.pump.request_bolus(DAY + 600, 150, 600) == codes.OK
+    assert r.pump.request_bolus(HOUR, 49, 600) == codes.OK
+    r.run_to(DAY + 100)
+    # the window from 100 s holds 125 ug of the first bolus, 49 of the second, 1000 of basal
+    assert r.pump.request_bolus(DAY + 100, 30, 600) == codes.R_UG_24H
+    assert r.pump.request_bolus(DAY + 100, 25, 600) == codes.OK
+    r.run_to(DAY + HOUR + 600)  # both early boluses have left every window
+    assert r.pump.request_bolus(DAY + HOUR + 600, 170, 600) == codes.OK
 
 
 def test_clinician_bolus_limits():

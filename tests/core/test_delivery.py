@@ -98,18 +98,99 @@ def test_priming_fills_dead_volume_with_basal_paused():
     r.run_to(60)
     assert r.pump.steps == 250000 // 20  # no basal on top
     starts = r.events(codes.E_BOLUS_START)
-    assert starts[0][3:] == (codes.BOLUS_PRIMING, 0)
+    # what it pushes counts as drug at 2000 ug/mL: 250 uL is 500 ug
+    assert starts[0][3:] == (codes.BOLUS_PRIMING, 500)
+
+
+def test_priming_repeats_meet_the_24h_cap():
+    """SR-4: priming counts as drug, so it cannot be repeated past the cap."""
+    r = Rig(continuous(rate=1000, cap=2100, catheter_volume_ul=150))
+    assert r.pump.request_priming(0) == codes.OK
+    r.run_to(60)
+    assert r.pump.request_priming(60) == codes.OK
+    r.run_to(120)
+    assert r.pump.request_priming(120) == codes.R_UG_24H
 
 
 def test_bridge_bolus_keeps_dose_rate_at_old_concentration():
-    r = Rig(continuous(rate=1000, conc=2000, catheter_volume_ul=150))
-    assert r.pump.request_bridge(0, 1000) == codes.OK
+    r = Rig(continuous(rate=1000, conc=1000, catheter_volume_ul=150))
+    assert r.pump.request_bridge(0) == codes.R_CONCENTRATION  # no change of drug yet
+    assert r.pump.program(0, continuous(rate=1000, conc=2000, catheter_volume_ul=150)) is None
+    assert r.pump.request_bridge(0) == codes.OK
     b = r.pump.boluses[0]
     # 250 uL of 1000 ug/mL at 1000 ug/day takes 0.25 days
     assert b.end_s == DAY // 4
     assert b.dose_ug == 250
     r.run_to(DAY // 4)
     assert r.pump.steps == 250000 // 20
+    assert r.pump.old_drug_nl == 0
+    # the ledger counted the old drug at its own concentration: 250 uL x 1000 ug/mL
+    assert r.pump.ledger.total_pg == 250000 * 1000
+    assert r.pump.request_bridge(DAY // 4) == codes.R_CONCENTRATION  # only once
+
+
+def test_resent_programme_changes_nothing():
+    """A retried commit of the programme in force must not restart its single bolus."""
+    prog = {"mode": "bolus", "concentration_ug_per_ml": 500, "max_ug_per_24h": 100,
+            "single_bolus": {"amount_ug": 50, "duration_min": 10}}
+    r = Rig(prog)
+    r.run_to(300)
+    assert r.pump.program(300, dict(prog)) is None
+    r.run_to(HOUR)
+    assert len(r.events(codes.E_BOLUS_START)) == 1
+    assert len(r.events(codes.E_PROGRAMME)) == 1
+
+
+def test_reprogramming_keeps_last_days_dose():
+    """SR-4: a new programme is checked against what the last 24 h delivered: a single bolus
+    programme sent again (changed) cannot pass its cap, and nothing passes the hard limit."""
+    bolus = {"mode": "bolus", "concentration_ug_per_ml": 2000, "max_ug_per_24h": 1500,
+             "single_bolus": {"amount_ug": 1000, "duration_min": 60}}
+    r = Rig(bolus)
+    r.run_to(2 * HOUR)
+    again = dict(bolus, single_bolus={"amount_ug": 999, "duration_min": 60})
+    assert r.pump.program(2 * HOUR, again) == ("single_bolus.amount_ug",
+                                               "with the last 24 h's delivery it would exceed "
+                                               "max_ug_per_24h")
+    heavy = continuous(rate=5500, cap=6000)
+    err = r.pump.program(2 * HOUR, heavy)
+    assert err is not None and err[0] == "max_ug_per_24h"
+    assert r.pump.program(2 * HOUR, continuous(rate=4900, cap=6000)) is None
+
+
+def test_single_bolus_waits_for_resume_and_never_restarts():
+    prog = {"mode": "bolus", "concentration_ug_per_ml": 500, "max_ug_per_24h": 100,
+            "single_bolus": {"amount_ug": 50, "duration_min": 10}}
+    r = Rig(None)
+    r.pump.stop(0)
+    assert r.pump.program(0, prog) is None
+    assert r.pump.boluses == [] and not r.pump.delivering()
+    r.pump.resume(0)
+    assert [b.kind for b in r.pump.boluses] == [codes.BOLUS_SINGLE]
+    r.run_to(300)
+    r.pump.stop(300)
+    r.pump.resume(300)
+    assert r.pump.boluses == [] and not r.pump.delivering()
+    r.run_to(HOUR)
+    assert r.pump.steps == 25 * 1000000 // 500 // 20  # half of it, once
+
+
+def test_periodic_bolus_missed_while_stopped_is_logged():
+    r = Rig(dystonia())
+    r.pump.stop(0)
+    r.run_to(2 * HOUR)
+    refused = [e[3:] for e in r.events(codes.E_BOLUS_REFUSED)]
+    assert refused == [(codes.BOLUS_PERIODIC, codes.R_STOPPED)]
+
+
+def test_periodic_bolus_starts_when_board_wakes_late():
+    r = Rig(dystonia())
+    r.pump.advance(HOUR + 5, 0)  # a board that overslept the 01:00 bolus by 5 s
+    starts = [e[1] for e in r.events(codes.E_BOLUS_START)]
+    assert starts == [HOUR + 5]
+    r.pump.advance(5 * HOUR, 0)  # and one that slept through the 04:00 bolus entirely
+    refused = [e[3:] for e in r.events(codes.E_BOLUS_REFUSED)]
+    assert refused == [(codes.BOLUS_PERIODIC, codes.R_MISSED)]
 
 
 def test_plan_is_bresenham_phase_and_expires():
