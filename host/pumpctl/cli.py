@@ -12,6 +12,7 @@ offending field and why).
 """
 import argparse
 import json
+import os
 import sys
 
 from pumpsim.engine import Simulation
@@ -90,6 +91,9 @@ def main(argv=None):
     except CommandError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
