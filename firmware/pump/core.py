@@ -25,6 +25,15 @@ _SINGLE_RUNNING = 1
 _SINGLE_DONE = 2
 
 
+def _share(start, end, amount, a, e):
+    """The part of amount, spread evenly over [start, end), that falls in [max(start, a), e),
+    rounded up; only what is still to come (from a) is counted."""
+    over = min(end, e) - max(start, a)
+    if over <= 0:
+        return 0
+    return ceil_div(amount * over, end - start)
+
+
 class Bolus:
     """One running bolus: its rate in motor steps per second and what it counts for."""
 
@@ -113,9 +122,9 @@ class Pump:
         Sending the programme already in force again changes nothing either (a retried commit
         must not restart a bolus)."""
         self._at(now_s)
-        if self.prog is not None and source == self.prog.source:
-            return None
         prog, err = parse_programme(source, self.board)
+        if err is None and self.prog is not None and source == self.prog.source:
+            return None
         if err is None:
             err = self._check_history(prog, now_s - now_s % DAY_S)
         if err is not None:
@@ -366,42 +375,63 @@ class Pump:
             return R_TOO_MANY
         return OK
 
-    def _window_peak(self, prog, anchor_s, extra_units):
-        """The most drug any 24 h window holding now can contain, in prog's dose units:
-        delivered in its past part (the ledger) + scheduled in its future part + what running
-        boluses outside the schedule still have to give + extra_units. The total is piecewise
-        linear in the window's start, so only starts at a ledger point, or at a future
-        breakpoint less 24 h, need trying. Allocates no lists (it runs on small heaps)."""
+    def _window_peak(self, prog, anchor_s, new=None):
+        """The most drug a 24 h window can hold, in prog's dose units, over every window that
+        holds now or any part of an unscheduled bolus (running, or `new` = (end_s, dose_ug)
+        starting now): drug delivered in its past part (the ledger) + the schedule in its
+        future part + the share of each unscheduled bolus that falls inside. Windows after all
+        of that hold only the schedule, which validation already bounds. The content is
+        piecewise linear in the window's start s, so only an s at which s or s + 24 h meets a
+        breakpoint (a ledger point, a schedule change, a bolus start or end) needs trying."""
         now = self.now_s
-        best = max(self._window_at(prog, anchor_s, now - DAY_S),
-                   self._window_at(prog, anchor_s, now))
-        for t, c in self.ledger.points:
-            if now - DAY_S < t < now:
-                best = max(best, self._window_at(prog, anchor_s, t))
-        for e in prog.breakpoints(now, now + DAY_S, anchor_s):
-            if e < now + DAY_S:
-                best = max(best, self._window_at(prog, anchor_s, e - DAY_S))
+        last = now  # windows starting after this hold only the schedule
         for b in self.boluses:
-            if b.kind != BOLUS_PERIODIC and b.end_s < now + DAY_S:
-                best = max(best, self._window_at(prog, anchor_s, b.end_s - DAY_S))
-        return best + extra_units
+            if b.kind != BOLUS_PERIODIC and b.end_s > last:
+                last = b.end_s
+        if new is not None and new[0] > last:
+            last = new[0]
+        best = max(self._window_at(prog, anchor_s, now - DAY_S, new),
+                   self._window_at(prog, anchor_s, last, new))
+        for t in self._breakpoints(prog, anchor_s, last + DAY_S, new):
+            for s in (t, t - DAY_S):
+                if now - DAY_S < s < last:
+                    best = max(best, self._window_at(prog, anchor_s, s, new))
+        return best
 
-    def _window_at(self, prog, anchor_s, s):
-        """Drug in the 24 h window from s (s <= now <= s + 24 h), in prog's dose units."""
+    def _breakpoints(self, prog, anchor_s, until_s, new):
+        """Instants up to until_s where the dose rate in a window's reckoning can change."""
+        for t, c in self.ledger.points:
+            yield t
+        yield self.now_s
+        for t in prog.breakpoints(self.now_s, until_s, anchor_s):
+            yield t
+        for b in self.boluses:
+            if b.kind != BOLUS_PERIODIC:
+                yield b.end_s
+        if new is not None:
+            yield new[0]
+
+    def _window_at(self, prog, anchor_s, s, new):
+        """Drug in the 24 h window from s, in prog's dose units (see _window_peak)."""
         now = self.now_s
         e = s + DAY_S
-        total = self.ledger.since(s, now) * 54 * prog.lcm + prog.scheduled_units(now, e, anchor_s)
+        a = s if s > now else now
+        total = prog.scheduled_units(a, e, anchor_s)
+        if s < now:
+            total += self.ledger.since(s, now) * 54 * prog.lcm
+        units = prog.ug_units()
         for b in self.boluses:
-            if b.kind != BOLUS_PERIODIC and b.end_s > now:
-                left = min(b.end_s, e) - now
-                total += ceil_div(b.dose_ug * prog.ug_units() * left, b.end_s - b.start_s)
+            if b.kind != BOLUS_PERIODIC:
+                total += _share(b.start_s, b.end_s, b.dose_ug * units, a, e)
+        if new is not None:
+            total += _share(now, new[0], new[1] * units, a, e)
         return total
 
     def _check_history(self, prog, anchor_s):
         """A new programme on top of what the last 24 h delivered must keep every window
         within the hard daily limit; in mode "bolus" its single bolus must also fit the
         programme's own cap, like any requested bolus."""
-        single = 0 if prog.single is None else prog.single[0] * prog.ug_units()
+        single = None if prog.single is None else (self.now_s + prog.single[1], prog.single[0])
         saved = self.boluses
         self.boluses = []  # a new programme aborts running boluses
         peak = self._window_peak(prog, anchor_s, single)
@@ -409,7 +439,7 @@ class Pump:
         if peak > limits.MAX_UG_PER_DAY * prog.ug_units():
             return ("max_ug_per_24h", "with the last 24 h's delivery a 24 h window would "
                     "exceed the hard limit of " + str(limits.MAX_UG_PER_DAY) + " ug")
-        if single and peak > prog.cap_ug_24h * prog.ug_units():
+        if single is not None and peak > prog.cap_ug_24h * prog.ug_units():
             return ("single_bolus.amount_ug", "with the last 24 h's delivery it would exceed "
                     "max_ug_per_24h")
         return None
@@ -419,7 +449,7 @@ class Pump:
         bolus is (dose_ug, duration_s, rate_num, rate_den)."""
         p = self.prog
         dose_ug, duration_s, rn, rd = bolus
-        peak = self._window_peak(p, self.anchor_s, dose_ug * p.ug_units())
+        peak = self._window_peak(p, self.anchor_s, (self.now_s + duration_s, dose_ug))
         if peak > p.cap_ug_24h * p.ug_units():
             return R_UG_24H
         if extra:

@@ -55,11 +55,13 @@ def test_total_24h_cap_counts_schedule_and_unscheduled():
     assert r.pump.request_bolus(HOUR, 60, 600) == codes.R_UG_24H
     assert r.pump.request_bolus(HOUR, 49, 600) == codes.OK
     r.run_to(DAY + 100)
-    # the window from 100 s holds 125 ug of the first bolus, 49 of the second, 1000 of basal
-    assert r.pump.request_bolus(DAY + 100, 30, 600) == codes.R_UG_24H
-    assert r.pump.request_bolus(DAY + 100, 25, 600) == codes.OK
+    # The window from 160 s holds 1000 ug of basal, 110 of the first bolus, 49 of the second
+    # and, of a 1-minute bolus starting now, all of it: 60 ug is too much, 40 fits.
+    assert r.pump.request_bolus(DAY + 100, 60, 60) == codes.R_UG_24H
+    assert r.pump.request_bolus(DAY + 100, 40, 60) == codes.OK
     r.run_to(DAY + HOUR + 600)  # both early boluses have left every window
-    assert r.pump.request_bolus(DAY + HOUR + 600, 170, 600) == codes.OK
+    assert r.pump.request_bolus(DAY + HOUR + 600, 170, 600) == codes.R_UG_24H  # the 40 has not
+    assert r.pump.request_bolus(DAY + HOUR + 600, 150, 600) == codes.OK
 
 
 def test_clinician_bolus_limits():
