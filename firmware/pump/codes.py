@@ -67,3 +67,4 @@ E_ALARM_SILENCE = const(10)  # alarm code, until (s)
 E_REFILL = const(11)         # added nL, discrepancy nL (signed)
 E_STOP = const(12)           # 0, 0
 E_RESUME = const(13)         # 0, 0
+E_REFILL_REJECTED = const(14)  # added nL, aspirated nL (a volume out of range)

@@ -10,7 +10,8 @@ from pump.codes import (
     R_CRITICAL_ALARM, R_CONCENTRATION, R_VOLUME, R_MISSED, BOLUS_CLINICIAN, BOLUS_PRIMING,
     BOLUS_BRIDGE, BOLUS_PERIODIC, BOLUS_PATIENT, BOLUS_SINGLE, A_LOW_RESERVOIR,
     A_EMPTY_RESERVOIR, A_REFILL_DISCREPANCY, E_PROGRAMME, E_PROGRAMME_REJECTED, E_BOLUS_START,
-    E_BOLUS_REFUSED, E_BOLUS_END, E_BOLUS_ABORTED, E_REFILL, E_STOP, E_RESUME)
+    E_BOLUS_REFUSED, E_BOLUS_END, E_BOLUS_ABORTED, E_REFILL, E_REFILL_REJECTED, E_STOP,
+    E_RESUME)
 from pump.alarms import Alarms
 from pump.eventlog import EventLog
 from pump.exact import Integral, add, ceil_div
@@ -251,6 +252,7 @@ class Pump:
         self._at(now_s)
         cap = self.board.reservoir_nl
         if not (0 <= expected_nl <= cap and 0 <= aspirated_nl <= cap and 0 <= added_nl <= cap):
+            self.log.add(now_s, E_REFILL_REJECTED, added_nl, aspirated_nl)
             return R_VOLUME
         discrepancy = aspirated_nl - expected_nl
         self.reservoir_nl = added_nl
@@ -520,8 +522,8 @@ class Pump:
         p = self.prog
         if p is None or p.mode == MODE_STOPPED:
             return
-        if self._may_run() and self._steps_left() == 0:
-            self.alarms.raise_alarm(A_EMPTY_RESERVOIR, now)
+        if self._steps_left() == 0:
+            self.alarms.raise_alarm(A_EMPTY_RESERVOIR, now)  # stopped or not: it is empty
         if self.reservoir_nl <= p.low_nl:
             self.alarms.raise_alarm(A_LOW_RESERVOIR, now)
         if not self._may_run():

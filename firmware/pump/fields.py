@@ -51,4 +51,4 @@ def only(d, allowed, prefix=""):
     """Reject unknown keys: a misspelt limit must not be silently ignored."""
     for k in d:
         if k not in allowed:
-            raise Invalid(prefix + k, "unknown field")
+            raise Invalid(prefix + str(k), "unknown field")

@@ -84,6 +84,19 @@ def test_refill_rejects_impossible_volumes():
     assert r.pump.refill(0, 0, 0, 50000000) == codes.R_VOLUME
     assert r.pump.refill(0, -1, 0, 1000) == codes.R_VOLUME
     assert r.pump.reservoir_nl == 40000000
+    assert [e[3:] for e in r.events(codes.E_REFILL_REJECTED)] == [(50000000, 0), (1000, 0)]
+
+
+def test_empty_is_rechecked_while_stopped():
+    """SR-6: a refill back to nothing while stopped re-raises EMPTY; acknowledging it then
+    cannot clear it."""
+    r = Rig(continuous(rate=1000), fill_nl=1500000)
+    r.run_to(2 * DAY)
+    r.pump.stop(2 * DAY)
+    r.pump.refill(2 * DAY, 1000000, 1000000, 20000000)
+    r.pump.refill(2 * DAY, 20000000, 20000000, 0)
+    r.pump.acknowledge(2 * DAY, codes.A_EMPTY_RESERVOIR)
+    assert codes.A_EMPTY_RESERVOIR in r.pump.alarms.table
 
 
 def test_refill_never_counts_drug_left_behind():
