@@ -33,7 +33,7 @@ class Programme:
         self.single = None    # (amount_ug, duration_s)
         self.sched_max_ug_24h = 0  # largest scheduled dose in any 24 h window, rounded up
         self.lcm = 1          # lcm of periodic durations: makes scheduled_units exact
-        self.source = None    # the dict it was parsed from, for review and echo
+        self.key = None       # canonical form of the source: equal keys, same programme
 
     # --- schedule queries (called per event) ---
 
@@ -332,8 +332,18 @@ def _parse(d, board):
         raise fields.Invalid("patient_bolus.amount_ug",
                              "no patient bolus could fit under max_ug_per_24h")
     _check_motor(prog, board)
-    prog.source = d
+    prog.key = canonical(d)
     return prog
+
+
+def canonical(v):
+    """A programme table as nested tuples, keys sorted: a snapshot that later changes to the
+    caller's dict cannot alter, equal exactly when the contents are."""
+    if isinstance(v, dict):
+        return tuple((k, canonical(v[k])) for k in sorted(v))
+    if isinstance(v, (list, tuple)):
+        return tuple(canonical(x) for x in v)
+    return v
 
 
 def parse_programme(d, board):

@@ -139,6 +139,11 @@ def test_resent_programme_changes_nothing():
     r.run_to(HOUR)
     assert len(r.events(codes.E_BOLUS_START)) == 1
     assert len(r.events(codes.E_PROGRAMME)) == 1
+    # the pump keeps its own snapshot: a caller that edits its dict and sends it again is heard
+    prog["single_bolus"]["amount_ug"] = 40
+    prog["max_ug_per_24h"] = 200
+    assert r.pump.program(HOUR, prog) is None
+    assert len(r.events(codes.E_PROGRAMME)) == 2
 
 
 def test_reprogramming_keeps_last_days_dose():
