@@ -154,7 +154,7 @@ class PumpMachine(RuleBasedStateMachine):
         now = self.pump.now_s
         before = (id(self.pump.prog), self.pump.plan.steps, self.pump.plan.rate_num,
                   self.pump.plan.rate_den, len(self.pump.boluses), self.pump.next_due_s)
-        same = self.pump.prog is not None and d == self.pump.prog.source
+        same = self.pump.prog is not None and prog is not None and prog.same_as(self.pump.prog)
         got = self.pump.program(now, d)
         event("programme accepted: %s" % (got is None))
         recs = self._after()

@@ -124,7 +124,7 @@ class Pump:
         must not restart a bolus)."""
         self._at(now_s)
         prog, err = parse_programme(source, self.board)
-        if err is None and self.prog is not None and prog.key == self.prog.key:
+        if err is None and self.prog is not None and prog.same_as(self.prog):
             return None
         if err is None:
             err = self._check_history(prog, now_s - now_s % DAY_S)

@@ -33,7 +33,6 @@ class Programme:
         self.single = None    # (amount_ug, duration_s)
         self.sched_max_ug_24h = 0  # largest scheduled dose in any 24 h window, rounded up
         self.lcm = 1          # lcm of periodic durations: makes scheduled_units exact
-        self.key = None       # canonical form of the source: equal keys, same programme
 
     # --- schedule queries (called per event) ---
 
@@ -74,6 +73,15 @@ class Programme:
         for off, idx in self.periodic_times:
             ug += self.periodic[idx][0]
         return ug
+
+    def same_as(self, other):
+        """True if other would deliver exactly as this one does (a resent programme)."""
+        return (self.mode, self.conc_ug_per_ml, self.cap_ug_24h, self.low_nl, self.empty_nl,
+                self.catheter_nl, self.refill_tolerance_nl, self.days, self.periodic,
+                self.periodic_times, self.patient, self.single) == \
+            (other.mode, other.conc_ug_per_ml, other.cap_ug_24h, other.low_nl, other.empty_nl,
+             other.catheter_nl, other.refill_tolerance_nl, other.days, other.periodic,
+             other.periodic_times, other.patient, other.single)
 
     def ug_units(self):
         """Dose units per ug in scheduled_units: 1 ug = 1e6 pg, times 54 x lcm."""
@@ -332,18 +340,7 @@ def _parse(d, board):
         raise fields.Invalid("patient_bolus.amount_ug",
                              "no patient bolus could fit under max_ug_per_24h")
     _check_motor(prog, board)
-    prog.key = canonical(d)
     return prog
-
-
-def canonical(v):
-    """A programme table as nested tuples, keys sorted: a snapshot that later changes to the
-    caller's dict cannot alter, equal exactly when the contents are."""
-    if isinstance(v, dict):
-        return tuple((k, canonical(v[k])) for k in sorted(v))
-    if isinstance(v, (list, tuple)):
-        return tuple(canonical(x) for x in v)
-    return v
 
 
 def parse_programme(d, board):
