@@ -17,22 +17,13 @@ from pump.eventlog import EventLog
 from pump.exact import Integral, add, ceil_div
 from pump.ledger import DoseLedger
 from pump.programme import (parse_programme, basal_steps_rate, bolus_steps_rate, within_motor,
-                            DAY_S)
+                            DAY_S, UG_UNITS)
 
 _HOUR_S = limits.HOUR_S
 # The single bolus of mode "bolus": not yet started, running, finished (never restarted).
 _SINGLE_PENDING = 0
 _SINGLE_RUNNING = 1
 _SINGLE_DONE = 2
-
-
-def _share(start, end, amount, a, e):
-    """The part of amount, spread evenly over [start, end), that falls in [max(start, a), e),
-    rounded up; only what is still to come (from a) is counted."""
-    over = min(end, e) - max(start, a)
-    if over <= 0:
-        return 0
-    return ceil_div(amount * over, end - start)
 
 
 class Bolus:
@@ -106,8 +97,10 @@ class Pump:
         if p.rate_num and dt:
             due = self.integral.whole_after(p.rate_num, p.rate_den, dt)
             if due - self._plan_base > p.steps:
-                # The plan ran out (empty reservoir cap, or a late call): delivery stopped there.
+                # The plan ran out (empty reservoir cap, or a late call): delivery stopped there,
+                # so the dose ledger needs a point here (its line must not span the pause).
                 self.integral.set_whole(self._plan_base + p.steps)
+                self._ledger_key = None
             else:
                 self.integral.advance(p.rate_num, p.rate_den, dt)
         if steps_issued:
@@ -126,16 +119,15 @@ class Pump:
         prog, err = parse_programme(source, self.board)
         if err is None and self.prog is not None and prog.same_as(self.prog):
             return None
+        old_drug = None
         if err is None:
-            err = self._check_history(prog, now_s - now_s % DAY_S)
+            old_drug = self._old_drug_after(prog)
+            err = self._check_history(prog, now_s - now_s % DAY_S, old_drug)
         if err is not None:
             self.log.add(now_s, E_PROGRAMME_REJECTED, 0, 0)
             return err
         self._abort_boluses()
-        old = self.prog
-        if old is not None and old.conc_ug_per_ml != prog.conc_ug_per_ml:
-            self.old_drug_nl = self._dead_volume_nl(prog)
-            self.old_conc_ug_per_ml = old.conc_ug_per_ml
+        self.old_drug_nl, self.old_conc_ug_per_ml = old_drug
         self.prog = prog
         self.anchor_s = now_s - now_s % DAY_S
         self.single = _SINGLE_PENDING if prog.single is not None else _SINGLE_DONE
@@ -195,7 +187,10 @@ class Pump:
             r = R_DURATION
         bolus = None
         if r == OK:
-            dose = ceil_div(volume * self.prog.conc_ug_per_ml, 1000000)
+            conc = self.prog.conc_ug_per_ml
+            if self.old_drug_nl > 0 and self.old_conc_ug_per_ml > conc:
+                conc = self.old_conc_ug_per_ml
+            dose = ceil_div(volume * conc, 1000000)
             bolus = (dose, duration_s, volume, self.board.nl_per_step * duration_s)
         return self._grant(BOLUS_PRIMING, r, bolus, extra=True, volume_nl=volume,
                            replaces_basal=True)
@@ -350,6 +345,18 @@ class Pump:
         return (p is not None and p.mode != MODE_STOPPED and not self.suspended
                 and not self.alarms.stops_delivery())
 
+    def _old_drug_after(self, prog):
+        """(nL, ug/mL) of old drug in the dead volume once prog is in force. After a change of
+        concentration the line holds the old drug; after two quick changes it may hold a mix,
+        counted at the stronger of the two (it errs towards more drug)."""
+        old = self.prog
+        if old is None or old.conc_ug_per_ml == prog.conc_ug_per_ml:
+            return self.old_drug_nl, self.old_conc_ug_per_ml
+        conc = old.conc_ug_per_ml
+        if self.old_drug_nl > 0 and self.old_conc_ug_per_ml > conc:
+            conc = self.old_conc_ug_per_ml
+        return self._dead_volume_nl(prog), conc
+
     def _dead_volume_nl(self, prog):
         return self.board.tubing_volume_nl + prog.catheter_nl
 
@@ -377,82 +384,110 @@ class Pump:
             return R_TOO_MANY
         return OK
 
-    def _window_peak(self, prog, anchor_s, new=None):
-        """The most drug a 24 h window can hold, in prog's dose units, over every window that
-        holds now or any part of an unscheduled bolus (running, or `new` = (end_s, dose_ug)
-        starting now): drug delivered in its past part (the ledger) + the schedule in its
-        future part + the share of each unscheduled bolus that falls inside. Windows after all
-        of that hold only the schedule, which validation already bounds. The content is
-        piecewise linear in the window's start s, so only an s at which s or s + 24 h meets a
-        breakpoint (a ledger point, a schedule change, a bolus start or end) needs trying."""
+    def _window_peak(self, prog, anchor_s, boluses, new, old_drug):
+        """The most drug a 24 h window can hold, in dose units (UG_UNITS per ug), over every window that
+        holds now or any part of an unscheduled bolus (those in `boluses`, or `new` =
+        (end_s, dose_ug, replaces_basal) starting now): drug delivered in its past part (the
+        ledger) + the schedule in its future part + the share of each unscheduled bolus inside
+        it, and old drug in the dead volume (old_drug = (nL, ug/mL)) at its own strength.
+        Windows after all of that hold only the schedule, which validation bounds. The
+        content is piecewise linear in the window's start s, so only an s at which s or
+        s + 24 h meets a breakpoint (a ledger point, a schedule change, a bolus start or end)
+        needs trying."""
         now = self.now_s
         last = now  # windows starting after this hold only the schedule
-        for b in self.boluses:
+        for b in boluses:
             if b.kind != BOLUS_PERIODIC and b.end_s > last:
                 last = b.end_s
         if new is not None and new[0] > last:
             last = new[0]
-        best = max(self._window_at(prog, anchor_s, now - DAY_S, new),
-                   self._window_at(prog, anchor_s, last, new))
-        for t in self._breakpoints(prog, anchor_s, last + DAY_S, new):
+        best = max(self._window_at(prog, anchor_s, now - DAY_S, boluses, new, old_drug),
+                   self._window_at(prog, anchor_s, last, boluses, new, old_drug))
+        for t in self._breakpoints(prog, anchor_s, last + DAY_S, boluses, new):
             for s in (t, t - DAY_S):
                 if now - DAY_S < s < last:
-                    best = max(best, self._window_at(prog, anchor_s, s, new))
+                    best = max(best, self._window_at(prog, anchor_s, s, boluses, new,
+                                                     old_drug))
         return best
 
-    def _breakpoints(self, prog, anchor_s, until_s, new):
+    def _breakpoints(self, prog, anchor_s, until_s, boluses, new):
         """Instants up to until_s where the dose rate in a window's reckoning can change."""
         for t, c in self.ledger.points:
             yield t
         yield self.now_s
         for t in prog.breakpoints(self.now_s, until_s, anchor_s):
             yield t
-        for b in self.boluses:
+        for b in boluses:
             if b.kind != BOLUS_PERIODIC:
                 yield b.end_s
         if new is not None:
             yield new[0]
 
-    def _window_at(self, prog, anchor_s, s, new):
-        """Drug in the 24 h window from s, in prog's dose units (see _window_peak)."""
+    def _window_at(self, prog, anchor_s, s, boluses, new, old_drug):
+        """Drug in the 24 h window from s, in dose units (UG_UNITS per ug) (see _window_peak)."""
         now = self.now_s
         e = s + DAY_S
         a = s if s > now else now
         total = prog.scheduled_units(a, e, anchor_s)
         if s < now:
-            total += self.ledger.since(s, now) * 54 * prog.lcm
-        units = prog.ug_units()
-        for b in self.boluses:
+            total += self.ledger.since(s, now) * 54
+        units = UG_UNITS
+        for b in boluses:
             if b.kind != BOLUS_PERIODIC:
-                total += _share(b.start_s, b.end_s, b.dose_ug * units, a, e)
+                total += self._bolus_units(prog, anchor_s, b.start_s, b.end_s,
+                                           b.dose_ug * units, b.replaces_basal, a, e)
         if new is not None:
-            total += _share(now, new[0], new[1] * units, a, e)
+            total += self._bolus_units(prog, anchor_s, now, new[0], new[1] * units, new[2],
+                                       a, e)
+        # Old drug still in the dead volume goes out before the new: if it is the stronger,
+        # the schedule above under-counts it by this much at most.
+        extra_pg = old_drug[0] * (old_drug[1] - prog.conc_ug_per_ml)
+        if extra_pg > 0:
+            total += extra_pg * 54
         return total
 
-    def _check_history(self, prog, anchor_s):
+    def _bolus_units(self, prog, anchor_s, start, end, amount, replaces_basal, a, e):
+        """What a bolus adds to [a, e): its share inside (rounded up), less the scheduled basal
+        it pauses there."""
+        lo = start if start > a else a
+        hi = end if end < e else e
+        if hi <= lo:
+            return 0
+        units = ceil_div(amount * (hi - lo), end - start)
+        if replaces_basal:
+            units -= prog.basal_units(lo, hi, anchor_s)
+        return units
+
+    def _check_history(self, prog, anchor_s, old_drug):
         """A new programme on top of what the last 24 h delivered must keep every window
         within the hard daily limit; in mode "bolus" its single bolus must also fit the
-        programme's own cap, like any requested bolus."""
-        single = None if prog.single is None else (self.now_s + prog.single[1], prog.single[0])
-        saved = self.boluses
-        self.boluses = []  # a new programme aborts running boluses
-        peak = self._window_peak(prog, anchor_s, single)
-        self.boluses = saved
-        if peak > limits.MAX_UG_PER_DAY * prog.ug_units():
+        programme's own cap, like any requested bolus. Running boluses do not count: a new
+        programme aborts them."""
+        single = None
+        if prog.single is not None:
+            single = (self.now_s + prog.single[1], prog.single[0], False)
+        peak = self._window_peak(prog, anchor_s, (), single, old_drug)
+        if peak > limits.MAX_UG_PER_DAY * UG_UNITS:
             return ("max_ug_per_24h", "with the last 24 h's delivery a 24 h window would "
                     "exceed the hard limit of " + str(limits.MAX_UG_PER_DAY) + " ug")
-        if single is not None and peak > prog.cap_ug_24h * prog.ug_units():
+        if single is not None and peak > prog.cap_ug_24h * UG_UNITS:
             return ("single_bolus.amount_ug", "with the last 24 h's delivery it would exceed "
                     "max_ug_per_24h")
         return None
 
-    def _check_dose(self, bolus, extra, volume_nl):
+    def _check_dose(self, bolus, extra, volume_nl, replaces_basal):
         """Per-request checks shared by every requested bolus: 24 h cap, motor speed, reservoir.
         bolus is (dose_ug, duration_s, rate_num, rate_den)."""
         p = self.prog
         dose_ug, duration_s, rn, rd = bolus
-        peak = self._window_peak(p, self.anchor_s, (self.now_s + duration_s, dose_ug))
-        if peak > p.cap_ug_24h * p.ug_units():
+        if replaces_basal:
+            for b in self.boluses:
+                if b.replaces_basal:
+                    return R_TOO_MANY  # one basal pause at a time
+        peak = self._window_peak(p, self.anchor_s, self.boluses,
+                                 (self.now_s + duration_s, dose_ug, replaces_basal),
+                                 (self.old_drug_nl, self.old_conc_ug_per_ml))
+        if peak > p.cap_ug_24h * UG_UNITS:
             return R_UG_24H
         if extra:
             parts = p.motor_parts(self.board)
@@ -472,7 +507,7 @@ class Pump:
         """Run the shared checks on a request that passed its own, then start it or log why
         not. `extra` marks boluses the programme did not reserve motor speed for."""
         if r == OK:
-            r = self._check_dose(bolus, extra, volume_nl)
+            r = self._check_dose(bolus, extra, volume_nl, replaces_basal)
         if r != OK:
             self.log.add(self.now_s, E_BOLUS_REFUSED, kind, r)
             return r
@@ -526,7 +561,7 @@ class Pump:
             self.alarms.raise_alarm(A_EMPTY_RESERVOIR, now)  # stopped or not: it is empty
         if self.reservoir_nl <= p.low_nl:
             self.alarms.raise_alarm(A_LOW_RESERVOIR, now)
-        if not self._may_run():
+        if not self.delivering():
             self._abort_boluses()
         elif self.single == _SINGLE_PENDING:
             amount, dur = p.single
@@ -536,18 +571,20 @@ class Pump:
         self._periodic_due(p, now)
 
     def _periodic_due(self, p, now):
-        """Start the periodic bolus due now; one found already late (the board woke late)
-        still starts if its programmed window is not over. Any that cannot run is logged."""
+        """Start the periodic bolus due now. One found already late (the board woke late)
+        gives the rest of its programmed slot, at its programmed rate, so it stays within what
+        the schedule counts; one whose slot is over, or that cannot run, is logged."""
         while self._periodic_s is not None and self._periodic_s <= now:
             amount, dur = p.periodic[self._periodic_idx]
+            left = self._periodic_s + dur - now
             if not self._may_run():
                 r = R_CRITICAL_ALARM if self.alarms.stops_delivery() else R_STOPPED
-            elif now - self._periodic_s >= dur:
+            elif left <= 0:
                 r = R_MISSED
             else:
                 r = OK
-                self._start(BOLUS_PERIODIC, amount, dur, *bolus_steps_rate(
-                    amount, dur, p.conc_ug_per_ml, self.board))
+                self._start(BOLUS_PERIODIC, ceil_div(amount * left, dur), left,
+                            *bolus_steps_rate(amount, dur, p.conc_ug_per_ml, self.board))
             if r != OK:
                 self.log.add(now, E_BOLUS_REFUSED, BOLUS_PERIODIC, r)
             self._periodic_s, self._periodic_idx = p.periodic_next(self._periodic_s + 1,
@@ -606,6 +643,12 @@ class Pump:
             cap = self._steps_left()
             cap_n, cap_d = i.seconds_until(i.whole + cap, rn, rd)
             candidates.append(now + ceil_div(cap_n, cap_d))
+            # The drug per step changes when old drug in the dead volume runs out: wake there so
+            # the dose ledger gets a point.
+            if self.old_drug_nl > 0:
+                k = ceil_div(self.old_drug_nl, self.board.nl_per_step)
+                on, od = i.seconds_until(i.whole + k, rn, rd)
+                candidates.append(now + ceil_div(on, od))
             # Low: raise it no later than the step that crosses the threshold.
             if A_LOW_RESERVOIR not in self.alarms.table:
                 need = ceil_div(self.reservoir_nl - p.low_nl, self.board.nl_per_step)
@@ -630,7 +673,7 @@ class Pump:
 
     def _mark_ledger(self):
         """Pin a ledger point when the drug rate may change (steps/s or concentration)."""
-        key = (self.plan.rate_num, self.plan.rate_den,
+        key = (self.plan.rate_num, self.plan.rate_den, self.old_drug_nl > 0,
                None if self.prog is None else self.prog.conc_ug_per_ml)
         if key != self._ledger_key:
             self._ledger_key = key

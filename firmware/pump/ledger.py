@@ -24,7 +24,8 @@ class DoseLedger:
             pts.pop(0)
 
     def since(self, s, now_s):
-        """pg delivered from s to now_s, never under-counted."""
+        """pg delivered from s to now_s, as the line between points reads it: over-counted
+        where delivery stopped early, under-counted by at most one motor step of drug."""
         pts = self.points
         if s <= pts[0][0]:
             return self.total_pg - pts[0][1]

@@ -8,6 +8,7 @@ from pump.codes import MODE_STOPPED, MODE_CONTINUOUS, MODE_FLEX, MODE_BOLUS, MOD
 from pump.exact import ceil_div, gcd
 
 DAY_S = limits.DAY_S
+UG_UNITS = 54000000  # dose units per ug: pg x 54, so that every basal integral is whole
 
 _TOP = ("mode", "concentration_ug_per_ml", "max_ug_per_24h", "low_reservoir_ul",
         "empty_reservoir_ul", "catheter_volume_ul", "refill_tolerance_ul", "rate_ug_per_day",
@@ -32,7 +33,6 @@ class Programme:
         self.patient = None   # (amount_ug, duration_s, lockout_s, max_per_24h, max_ug_per_hour)
         self.single = None    # (amount_ug, duration_s)
         self.sched_max_ug_24h = 0  # largest scheduled dose in any 24 h window, rounded up
-        self.lcm = 1          # lcm of periodic durations: makes scheduled_units exact
 
     # --- schedule queries (called per event) ---
 
@@ -83,13 +83,8 @@ class Programme:
              other.catheter_nl, other.refill_tolerance_nl, other.days, other.periodic,
              other.periodic_times, other.patient, other.single)
 
-    def ug_units(self):
-        """Dose units per ug in scheduled_units: 1 ug = 1e6 pg, times 54 x lcm."""
-        return 54000000 * self.lcm
-
-    def scheduled_units(self, a, b, anchor_s):
-        """Scheduled dose (basal + periodic boluses) in [a, b), exactly, in units of
-        1/ug_units() ug (pg x 54 x lcm, so that basal r ug/day for dt s is r*dt*625*lcm)."""
+    def basal_units(self, a, b, anchor_s, scale=1):
+        """Scheduled basal dose in [a, b), exactly, in dose units x scale (UG_UNITS = 1 ug)."""
         total = 0
         t = a
         while t < b:
@@ -97,7 +92,14 @@ class Programme:
             end = nxt if nxt < b else b
             total += rate * (end - t)
             t = end
-        total *= 625 * self.lcm
+        return total * 625 * scale
+
+    def scheduled_units(self, a, b, anchor_s, scale=1):
+        """Scheduled dose (basal + periodic boluses) in [a, b), in dose units x scale. Dose
+        units are pg x 54, so basal r ug/day for dt s is exactly r*dt*625. A periodic bolus
+        cut by the window counts its share rounded up; a scale that every periodic duration
+        divides makes that exact too (validation uses one)."""
+        total = self.basal_units(a, b, anchor_s, scale)
         if self.periodic_times:
             day0 = anchor_s + ((a - anchor_s) // DAY_S - 1) * DAY_S
             while day0 < b:
@@ -106,7 +108,7 @@ class Programme:
                     start = day0 + off
                     over = min(start + dur, b) - max(start, a)
                     if over > 0:
-                        total += amount * 54000000 * (self.lcm // dur) * over
+                        total += ceil_div(amount * UG_UNITS * scale * over, dur)
                 day0 += DAY_S
         return total
 
@@ -223,11 +225,14 @@ def _window_max_ug(prog):
     either. Exact integers; parse time only.
     """
     cycle_s = len(prog.days) * DAY_S
+    lcm = 1
+    for amount, dur in prog.periodic:
+        lcm = lcm * dur // gcd(lcm, dur)
     best = 0
     for b in prog.breakpoints(-1, cycle_s + DAY_S, 0):
         for s in (b, b - DAY_S):
-            best = max(best, prog.scheduled_units(s, s + DAY_S, 0))
-    return ceil_div(best, prog.ug_units())
+            best = max(best, prog.scheduled_units(s, s + DAY_S, 0, lcm))
+    return ceil_div(best, UG_UNITS * lcm)
 
 
 def _patient(p, where):
@@ -315,8 +320,6 @@ def _parse(d, board):
     if prog.mode == MODE_FLEX:
         pb = fields.array(d, "periodic_boluses", "", 0, limits.MAX_PERIODIC)
         prog.periodic, prog.periodic_times = _periodic(pb, "periodic_boluses")
-        for amount, dur in prog.periodic:
-            prog.lcm = prog.lcm * dur // gcd(prog.lcm, dur)
     if prog.mode == MODE_BOLUS:
         s = fields.table(d, "single_bolus")
         fields.only(s, ("amount_ug", "duration_min"), "single_bolus.")
@@ -336,7 +339,12 @@ def _parse(d, board):
     if prog.sched_max_ug_24h > prog.cap_ug_24h:
         raise fields.Invalid("max_ug_per_24h", "below the scheduled dose of " +
                              str(prog.sched_max_ug_24h) + " ug in a 24 h window")
-    if prog.patient is not None and prog.sched_max_ug_24h + prog.patient[0] > prog.cap_ug_24h:
+    # The motor delivers within one step of the exact schedule, so a patient bolus needs that
+    # step of room too, or it would be refused at some times of day.
+    step_pg = board.nl_per_step * prog.conc_ug_per_ml
+    if prog.patient is not None and \
+            (prog.sched_max_ug_24h + prog.patient[0]) * 1000000 + step_pg > \
+            prog.cap_ug_24h * 1000000:
         raise fields.Invalid("patient_bolus.amount_ug",
                              "no patient bolus could fit under max_ug_per_24h")
     _check_motor(prog, board)

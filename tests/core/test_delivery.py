@@ -189,10 +189,13 @@ def test_periodic_bolus_missed_while_stopped_is_logged():
 
 
 def test_periodic_bolus_starts_when_board_wakes_late():
+    """A late board gives the rest of the slot at the programmed rate: what the schedule
+    counts, never more."""
     r = Rig(dystonia())
-    r.pump.advance(HOUR + 5, 0)  # a board that overslept the 01:00 bolus by 5 s
-    starts = [e[1] for e in r.events(codes.E_BOLUS_START)]
-    assert starts == [HOUR + 5]
+    r.pump.advance(HOUR + 60, 0)  # a board that overslept the 01:00 bolus by a minute
+    starts = [e[1:] for e in r.events(codes.E_BOLUS_START)]
+    assert starts == [(HOUR + 60, codes.E_BOLUS_START, codes.BOLUS_PERIODIC, 225)]
+    assert r.pump.boluses[0].end_s == HOUR + 600
     r.pump.advance(5 * HOUR, 0)  # and one that slept through the 04:00 bolus entirely
     refused = [e[3:] for e in r.events(codes.E_BOLUS_REFUSED)]
     assert refused == [(codes.BOLUS_PERIODIC, codes.R_MISSED)]
@@ -216,3 +219,31 @@ def test_late_call_stops_delivery_at_plan_end():
     planned = r.pump.plan.steps
     r.pump.advance(DAY + 3600, planned)
     assert r.pump.steps == planned == r.pump.integral.whole
+
+
+def test_concentration_change_counts_old_drug_at_its_strength():
+    """SR-4: after 4000 -> 100 ug/mL the 2 mL line still holds 8000 ug of the old drug; a
+    programme that would push it out within the day is refused for the hard limit."""
+    c = lambda conc, rate, cap: continuous(rate=rate, conc=conc, cap=cap,
+                                           catheter_volume_ul=2000)
+    r = Rig(c(4000, 200, 500))
+    r.run_to(DAY)
+    err = r.pump.program(DAY, c(100, 5000, 6000))
+    assert err is not None and err[0] == "max_ug_per_24h"
+    assert r.pump.program(DAY, c(2000, 200, 500)) is None
+    assert (r.pump.old_drug_nl, r.pump.old_conc_ug_per_ml) == (2100000, 4000)
+    # the pump wakes when the old drug is used up, so the dose ledger has a point there
+    r.run_to(30 * DAY)
+    assert r.pump.old_drug_nl == 0
+    assert r.pump.ledger.total_pg == (200 * DAY // DAY) * 1000000 * 30 + 2100000 * 2000
+
+
+def test_boluses_end_with_the_single_bolus():
+    """SR-13: a clinician bolus still running when mode bolus finishes is logged aborted."""
+    prog = {"mode": "bolus", "concentration_ug_per_ml": 500, "max_ug_per_24h": 200,
+            "single_bolus": {"amount_ug": 100, "duration_min": 10}}
+    r = Rig(prog)
+    assert r.pump.request_bolus(0, 50, 3600) == codes.OK
+    r.run_to(HOUR)
+    assert [e[3] for e in r.events(codes.E_BOLUS_ABORTED)] == [codes.BOLUS_CLINICIAN]
+    assert r.pump.boluses == []
