@@ -401,27 +401,25 @@ class Pump:
                 last = b.end_s
         if new is not None and new[0] > last:
             last = new[0]
-        best = max(self._window_at(prog, anchor_s, now - DAY_S, boluses, new, old_drug),
-                   self._window_at(prog, anchor_s, last, boluses, new, old_drug))
-        for t in self._breakpoints(prog, anchor_s, last + DAY_S, boluses, new):
+        best = [max(self._window_at(prog, anchor_s, now - DAY_S, boluses, new, old_drug),
+                    self._window_at(prog, anchor_s, last, boluses, new, old_drug))]
+
+        def visit(t):
             for s in (t, t - DAY_S):
                 if now - DAY_S < s < last:
-                    best = max(best, self._window_at(prog, anchor_s, s, boluses, new,
-                                                     old_drug))
-        return best
-
-    def _breakpoints(self, prog, anchor_s, until_s, boluses, new):
-        """Instants up to until_s where the dose rate in a window's reckoning can change."""
+                    w = self._window_at(prog, anchor_s, s, boluses, new, old_drug)
+                    if w > best[0]:
+                        best[0] = w
         for t, c in self.ledger.points:
-            yield t
-        yield self.now_s
-        for t in prog.breakpoints(self.now_s, until_s, anchor_s):
-            yield t
+            visit(t)
+        visit(now)
+        prog.each_breakpoint(now, last + DAY_S, anchor_s, visit)
         for b in boluses:
             if b.kind != BOLUS_PERIODIC:
-                yield b.end_s
+                visit(b.end_s)
         if new is not None:
-            yield new[0]
+            visit(new[0])
+        return best[0]
 
     def _window_at(self, prog, anchor_s, s, boluses, new, old_drug):
         """Drug in the 24 h window from s, in dose units (UG_UNITS per ug) (see _window_peak)."""

@@ -84,14 +84,23 @@ class Programme:
              other.periodic_times, other.patient, other.single)
 
     def basal_units(self, a, b, anchor_s, scale=1):
-        """Scheduled basal dose in [a, b), exactly, in dose units x scale (UG_UNITS = 1 ug)."""
+        """Scheduled basal dose in [a, b), exactly, in dose units x scale (UG_UNITS = 1 ug).
+        One pass over the steps of the days [a, b) touches."""
         total = 0
-        t = a
-        while t < b:
-            rate, nxt = self.basal_at(t, anchor_s)
-            end = nxt if nxt < b else b
-            total += rate * (end - t)
-            t = end
+        day_no = (a - anchor_s) // DAY_S
+        day_start = anchor_s + day_no * DAY_S
+        while day_start < b:
+            starts, rates = self.days[day_no % len(self.days)]
+            last = len(starts) - 1
+            for i in range(last + 1):
+                lo = day_start + starts[i]
+                if lo >= b:
+                    break
+                hi = day_start + (starts[i + 1] if i < last else DAY_S)
+                if hi > a:
+                    total += rates[i] * ((hi if hi < b else b) - (lo if lo > a else a))
+            day_no += 1
+            day_start += DAY_S
         return total * 625 * scale
 
     def scheduled_units(self, a, b, anchor_s, scale=1):
@@ -112,23 +121,28 @@ class Programme:
                 day0 += DAY_S
         return total
 
-    def breakpoints(self, a, b, anchor_s):
-        """Instants in (a, b] where the scheduled rate may change (flex steps, periodic
-        bolus starts and ends): where a windowed dose can peak. A generator: no list."""
-        t = a
-        while True:
-            t = self.basal_at(t, anchor_s)[1]
-            if t > b:
-                break
-            yield t
-        if self.periodic_times:
-            day0 = anchor_s + ((a - anchor_s) // DAY_S - 1) * DAY_S
-            while day0 <= b:
-                for off, idx in self.periodic_times:
-                    for t in (day0 + off, day0 + off + self.periodic[idx][1]):
-                        if a < t <= b:
-                            yield t
-                day0 += DAY_S
+    def each_breakpoint(self, a, b, anchor_s, visit):
+        """Call visit(t) for each instant t in (a, b] where the scheduled rate may change (a
+        flex step, a periodic bolus start or end): where a windowed dose can peak. A callback
+        rather than a generator or a list, so a small heap needs no block for it."""
+        day_no = (a - anchor_s) // DAY_S
+        day_start = anchor_s + day_no * DAY_S
+        while day_start < b:
+            starts = self.days[day_no % len(self.days)][0]
+            for off in starts:
+                t = day_start + off
+                if a < t <= b:
+                    visit(t)
+            t = day_start + DAY_S
+            if a < t <= b:
+                visit(t)
+            for off, idx in self.periodic_times:
+                for t in (day_start + off - DAY_S + self.periodic[idx][1], day_start + off,
+                          day_start + off + self.periodic[idx][1]):
+                    if a < t <= b:
+                        visit(t)
+            day_no += 1
+            day_start += DAY_S
 
     def motor_parts(self, board):
         """Step rates that may run at once under this programme: the top basal rate, the
@@ -228,11 +242,13 @@ def _window_max_ug(prog):
     lcm = 1
     for amount, dur in prog.periodic:
         lcm = lcm * dur // gcd(lcm, dur)
-    best = 0
-    for b in prog.breakpoints(-1, cycle_s + DAY_S, 0):
+    best = [0]
+
+    def visit(b):
         for s in (b, b - DAY_S):
-            best = max(best, prog.scheduled_units(s, s + DAY_S, 0, lcm))
-    return ceil_div(best, UG_UNITS * lcm)
+            best[0] = max(best[0], prog.scheduled_units(s, s + DAY_S, 0, lcm))
+    prog.each_breakpoint(-1, cycle_s + DAY_S, 0, visit)
+    return ceil_div(best[0], UG_UNITS * lcm)
 
 
 def _patient(p, where):
