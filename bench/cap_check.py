@@ -63,6 +63,6 @@ def main():
     last = ms() - t0
     print("programme validation %.1f ms; patient request %.1f ms on average over a day; "
           "clinician request with %d ledger points and %d boluses running %.1f ms (answer %d)"
-          % (parse_ms, spent / 24, len(pump.ledger.points), len(pump.boluses) - 1, last, r))
+          % (parse_ms, spent / 24, pump.ledger.count, len(pump.boluses) - 1, last, r))
 
 main()

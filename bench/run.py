@@ -51,7 +51,7 @@ def micropython(days):
                                     os.path.join(ROOT, src, name)], check=True)
         subprocess.run([cross, "-O3", "-o", os.path.join(lib, "mp_scenario.mpy"),
                         os.path.join(ROOT, "bench", "mp_scenario.py")], check=True)
-        r = subprocess.run([mp, "-X", "heapsize=64k", "-m", "mp_scenario", str(days), lib],
+        r = subprocess.run([mp, "-X", "heapsize=64k", "-m", "mp_scenario", str(days), "."],
                            cwd=lib, capture_output=True, text=True, timeout=600)
         return (r.stdout + r.stderr).strip()
 

@@ -304,36 +304,6 @@ class Pump:
             return 0
         return max(0, self.last_patient_s + self.prog.patient[2] - self.now_s)
 
-    def forecast_low_s(self, horizon_days=400):
-        """When the reservoir reaches the low threshold if every allowed patient bolus is
-        taken, each as early in the day as it could be; None if not within horizon_days."""
-        p = self.prog
-        if p is None or not self.delivering():
-            return None
-        left_ug_x = (self.reservoir_nl - p.low_nl) * p.conc_ug_per_ml  # ug * 1e6
-        if left_ug_x <= 0:
-            return self.now_s
-        patient_ug = 0
-        if p.patient is not None:
-            amount, dur, lockout, count, per_hour = p.patient
-            n = min(count, ceil_div(DAY_S, lockout), (per_hour // amount) * 24,
-                    (p.cap_ug_24h - p.sched_max_ug_24h) // amount)
-            patient_ug = max(0, n) * amount
-        patient_x = patient_ug * 1000000
-        day = (self.now_s - self.anchor_s) // DAY_S
-        t = self.now_s
-        for _ in range(horizon_days):
-            day_end = self.anchor_s + (day + 1) * DAY_S
-            sched_x = p.day_dose_ug(day) * 1000000 * (day_end - t) // DAY_S
-            if patient_x >= left_ug_x:
-                return t
-            if patient_x + sched_x >= left_ug_x:
-                return t + (left_ug_x - patient_x) * (day_end - t) // sched_x
-            left_ug_x -= patient_x + sched_x
-            day += 1
-            t = day_end
-        return None
-
     # ---- internals ----
 
     def _at(self, now_s):
@@ -410,8 +380,7 @@ class Pump:
                     w = self._window_at(prog, anchor_s, s, boluses, new, old_drug)
                     if w > best[0]:
                         best[0] = w
-        for t, c in self.ledger.points:
-            visit(t)
+        self.ledger.each_time(visit)
         visit(now)
         prog.each_breakpoint(now, last + DAY_S, anchor_s, visit)
         for b in boluses:

@@ -33,6 +33,9 @@ class Programme:
         self.patient = None   # (amount_ug, duration_s, lockout_s, max_per_24h, max_ug_per_hour)
         self.single = None    # (amount_ug, duration_s)
         self.sched_max_ug_24h = 0  # largest scheduled dose in any 24 h window, rounded up
+        self._prefix = ()     # running basal totals per cycle day (see _prefix_sums)
+        self._step_prefix = ()
+        self._periodic_prefix = (0,)  # running periodic totals (dose units) by start time
 
     # --- schedule queries (called per event) ---
 
@@ -83,42 +86,69 @@ class Programme:
              other.catheter_nl, other.refill_tolerance_nl, other.days, other.periodic,
              other.periodic_times, other.patient, other.single)
 
+    def basal_given(self, t, anchor_s):
+        """Scheduled basal from anchor_s to t (t may come before it), in ug*s/day, from the
+        prefix sums made at parse time: a few steps of work whatever the span."""
+        k = (t - anchor_s) // DAY_S
+        q, r = divmod(k, len(self.days))
+        sec = t - anchor_s - k * DAY_S
+        starts, rates = self.days[r]
+        i = len(starts) - 1
+        while starts[i] > sec:
+            i -= 1
+        return (q * self._prefix[-1] + self._prefix[r] + self._step_prefix[r][i] +
+                rates[i] * (sec - starts[i]))
+
+    def periodic_given(self, t, anchor_s, scale, up):
+        """Scheduled periodic bolus dose from anchor_s to t, in dose units x scale, a bolus cut
+        by t counted for its share, rounded up if `up`, else down (so a difference of two
+        readings never under-counts). Periodic boluses never overlap, so at most one of
+        today's and the last of yesterday's can be running at t."""
+        times = self.periodic_times
+        k = (t - anchor_s) // DAY_S
+        sec = t - anchor_s - k * DAY_S
+        lo, hi = 0, len(times)  # lo: how many of today's started before sec
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if times[mid][0] < sec:
+                lo = mid + 1
+            else:
+                hi = mid
+        total = (k * self._periodic_prefix[-1] + self._periodic_prefix[lo]) * scale
+        if lo:  # the last of today's to start may still be running
+            off, idx = times[lo - 1]
+            total -= self._unfinished(idx, off - sec, scale, up)
+        off, idx = times[-1]  # as may yesterday's last, across midnight
+        total -= self._unfinished(idx, off - DAY_S - sec, scale, up)
+        return total
+
+    def _unfinished(self, idx, start_rel, scale, up):
+        """The part of periodic bolus idx, started start_rel s from now, still to come: it
+        was counted whole, so this comes off (rounded down if the total rounds up)."""
+        amount, dur = self.periodic[idx]
+        left = start_rel + dur
+        if left <= 0:
+            return 0
+        rest = amount * UG_UNITS * scale * left
+        return rest // dur if up else ceil_div(rest, dur)
+
     def basal_units(self, a, b, anchor_s, scale=1):
-        """Scheduled basal dose in [a, b), exactly, in dose units x scale (UG_UNITS = 1 ug).
-        One pass over the steps of the days [a, b) touches."""
-        total = 0
-        day_no = (a - anchor_s) // DAY_S
-        day_start = anchor_s + day_no * DAY_S
-        while day_start < b:
-            starts, rates = self.days[day_no % len(self.days)]
-            last = len(starts) - 1
-            for i in range(last + 1):
-                lo = day_start + starts[i]
-                if lo >= b:
-                    break
-                hi = day_start + (starts[i + 1] if i < last else DAY_S)
-                if hi > a:
-                    total += rates[i] * ((hi if hi < b else b) - (lo if lo > a else a))
-            day_no += 1
-            day_start += DAY_S
-        return total * 625 * scale
+        """Scheduled basal dose in [a, b), exactly, in dose units x scale (UG_UNITS = 1 ug)."""
+        if b <= a:
+            return 0
+        return (self.basal_given(b, anchor_s) - self.basal_given(a, anchor_s)) * 625 * scale
 
     def scheduled_units(self, a, b, anchor_s, scale=1):
         """Scheduled dose (basal + periodic boluses) in [a, b), in dose units x scale. Dose
         units are pg x 54, so basal r ug/day for dt s is exactly r*dt*625. A periodic bolus
         cut by the window counts its share rounded up; a scale that every periodic duration
         divides makes that exact too (validation uses one)."""
+        if b <= a:
+            return 0
         total = self.basal_units(a, b, anchor_s, scale)
         if self.periodic_times:
-            day0 = anchor_s + ((a - anchor_s) // DAY_S - 1) * DAY_S
-            while day0 < b:
-                for off, idx in self.periodic_times:
-                    amount, dur = self.periodic[idx]
-                    start = day0 + off
-                    over = min(start + dur, b) - max(start, a)
-                    if over > 0:
-                        total += ceil_div(amount * UG_UNITS * scale * over, dur)
-                day0 += DAY_S
+            total += (self.periodic_given(b, anchor_s, scale, True) -
+                      self.periodic_given(a, anchor_s, scale, False))
         return total
 
     def each_breakpoint(self, a, b, anchor_s, visit):
@@ -229,6 +259,25 @@ def _periodic(p, where):
     if times and times[-1][0] + items[times[-1][1]][1] > DAY_S + times[0][0]:
         raise fields.Invalid(where, "periodic boluses overlap across midnight")
     return tuple(items), tuple(times)
+
+
+def _prefix_sums(prog):
+    """Running totals of the basal schedule (ug*s/day): per step within each day, and per
+    day within the cycle (the last entry is the whole cycle)."""
+    steps = []
+    days = [0]
+    for starts, rates in prog.days:
+        run = [0]
+        for i in range(len(starts) - 1):
+            run.append(run[-1] + rates[i] * (starts[i + 1] - starts[i]))
+        steps.append(tuple(run))
+        days.append(days[-1] + run[-1] + rates[-1] * (DAY_S - starts[-1]))
+    prog._step_prefix = tuple(steps)
+    prog._prefix = tuple(days)
+    run = [0]
+    for off, idx in prog.periodic_times:
+        run.append(run[-1] + prog.periodic[idx][0] * UG_UNITS)
+    prog._periodic_prefix = tuple(run)
 
 
 def _window_max_ug(prog):
@@ -349,6 +398,7 @@ def _parse(d, board):
             raise fields.Invalid("patient_bolus", "not allowed in mode " + mode)
         prog.patient = _patient(p, "patient_bolus.")
 
+    _prefix_sums(prog)
     prog.sched_max_ug_24h = _window_max_ug(prog)
     if prog.single is not None:
         prog.sched_max_ug_24h = prog.single[0]

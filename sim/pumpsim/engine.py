@@ -4,6 +4,7 @@
 # CPython and the MicroPython unix port.
 from pump import codes
 from pump.core import Pump
+from pump.forecast import forecast_low_s
 from pumpsim.motor import VirtualMotor, VirtualReservoir
 from pumpsim.scenario import ScenarioError, Script, clock
 
@@ -129,7 +130,7 @@ class Simulation:
         pump = self.pump
         n, d = pump.programmed_nl()
         nlps = self.board.nl_per_step
-        forecast = pump.forecast_low_s()
+        forecast = forecast_low_s(pump)
         return {
             "days": pump.now_s / 86400,
             "board": self.board.name,

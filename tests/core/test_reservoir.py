@@ -1,6 +1,7 @@
 # Reservoir tracking, low and empty alarms (SR-5, SR-6, SR-7), refill, forecast.
 from corekit import Rig, continuous, patient, dystonia, DAY, HOUR
 from pump import codes
+from pump.forecast import forecast_low_s
 
 
 def _alarm_times(r, code):
@@ -112,14 +113,14 @@ def test_forecast_assumes_every_patient_bolus():
     with_pb = Rig(continuous(rate=1000, cap=1500, patient_bolus=patient(
         amount=50, lockout_min=120, max_per_24h=4, max_ug_per_hour=50)), fill_nl=12000000)
     # 10 mL above low at 0.5 mL/day is 20 days; with 4 x 50 ug more a day, 10 / 0.6 = 16.7
-    assert base.pump.forecast_low_s() == 20 * DAY
-    f = with_pb.pump.forecast_low_s()
+    assert forecast_low_s(base.pump) == 20 * DAY
+    f = forecast_low_s(with_pb.pump)
     assert 16 * DAY < f <= 16 * DAY + 2 * DAY // 3 + 1, f / DAY
 
 
 def test_forecast_dystonia_is_before_low_alarm():
     r = Rig(dystonia(), fill_nl=40000000)
-    f = r.pump.forecast_low_s()
+    f = forecast_low_s(r.pump)
     r.run_to(30 * DAY)
     low = _alarm_times(r, codes.A_LOW_RESERVOIR)
     assert low and f <= low[0]
