@@ -10,7 +10,6 @@
 # It drives the core directly rather than through pumpsim.engine: the engine's TOML-shaped
 # scenario handling would take a tenth of the heap, and a board has none of it either.
 # Prints one line: days, steps, worst error, clock jumps, boluses, refusals, time, heap.
-# It collects garbage after every event, as a board's control loop does.
 import gc
 import sys
 import time
@@ -72,7 +71,6 @@ def main():
         t = min(x for x in (pump.next_due_s, next_input(pump.now_s), end) if x is not None)
         pump.advance(t, motor.advance_to(t))
         jumps += 1
-        gc.collect()  # as a board's control loop does between events: keeps the heap whole
         if t % DAY in PRESSES:
             pump.request_patient_bolus(t)
         elif t % DAY == REFILL_AT:
