@@ -11,7 +11,6 @@ if len(sys.argv) > 1:
 else:
     sys.path.insert(0, _here + "/../firmware")
 
-from pump import codes  # noqa: E402
 from pump.board import parse_board  # noqa: E402
 from pump.core import Pump  # noqa: E402
 

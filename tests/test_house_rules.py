@@ -1,6 +1,6 @@
 """SR-14, SR-1: the house rules for code that runs on the board (../shared/STYLE.md), checked
-by reading the source: the dosing core imports no hardware, clock or files; no f-strings, asserts, bare
-excepts or CPython-only modules in firmware."""
+by reading the source: the dosing core imports no hardware, clock or files; no f-strings,
+asserts, bare excepts or CPython-only modules in firmware."""
 import ast
 import glob
 import os

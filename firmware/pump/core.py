@@ -5,7 +5,7 @@
 # none of this runs in an interrupt handler.
 from pump import limits
 from pump.codes import (
-    MODE_STOPPED, MODE_BOLUS, OK, R_STOPPED, R_NOT_PROGRAMMED, R_LOCKOUT, R_COUNT_24H,
+    MODE_STOPPED, OK, R_STOPPED, R_NOT_PROGRAMMED, R_LOCKOUT, R_COUNT_24H,
     R_UG_PER_HOUR, R_UG_24H, R_RATE, R_RESERVOIR, R_TOO_MANY, R_AMOUNT, R_DURATION,
     R_CRITICAL_ALARM, R_CONCENTRATION, R_VOLUME, R_MISSED, BOLUS_CLINICIAN, BOLUS_PRIMING,
     BOLUS_BRIDGE, BOLUS_PERIODIC, BOLUS_PATIENT, BOLUS_SINGLE, A_LOW_RESERVOIR,
@@ -355,8 +355,8 @@ class Pump:
         return OK
 
     def _window_peak(self, prog, anchor_s, boluses, new, old_drug):
-        """The most drug a 24 h window can hold, in dose units (UG_UNITS per ug), over every window that
-        holds now or any part of an unscheduled bolus (those in `boluses`, or `new` =
+        """The most drug a 24 h window can hold, in dose units (UG_UNITS per ug), over every
+        window that holds now or any part of an unscheduled bolus (those in `boluses`, or `new` =
         (end_s, dose_ug, replaces_basal) starting now): drug delivered in its past part (the
         ledger) + the schedule in its future part + the share of each unscheduled bolus inside
         it, and old drug in the dead volume (old_drug = (nL, ug/mL)) at its own strength.
@@ -391,20 +391,19 @@ class Pump:
         return best[0]
 
     def _window_at(self, prog, anchor_s, s, boluses, new, old_drug):
-        """Drug in the 24 h window from s, in dose units (UG_UNITS per ug) (see _window_peak)."""
+        """Drug in the 24 h window from s, in dose units (see _window_peak)."""
         now = self.now_s
         e = s + DAY_S
         a = s if s > now else now
         total = prog.scheduled_units(a, e, anchor_s)
         if s < now:
             total += self.ledger.since(s, now) * 54
-        units = UG_UNITS
         for b in boluses:
             if b.kind != BOLUS_PERIODIC:
                 total += self._bolus_units(prog, anchor_s, b.start_s, b.end_s,
-                                           b.dose_ug * units, b.replaces_basal, a, e)
+                                           b.dose_ug * UG_UNITS, b.replaces_basal, a, e)
         if new is not None:
-            total += self._bolus_units(prog, anchor_s, now, new[0], new[1] * units, new[2],
+            total += self._bolus_units(prog, anchor_s, now, new[0], new[1] * UG_UNITS, new[2],
                                        a, e)
         # Old drug still in the dead volume goes out before the new: if it is the stronger,
         # the schedule above under-counts it by this much at most.

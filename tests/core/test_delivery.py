@@ -224,8 +224,8 @@ def test_late_call_stops_delivery_at_plan_end():
 def test_concentration_change_counts_old_drug_at_its_strength():
     """SR-4: after 4000 -> 100 ug/mL the 2 mL line still holds 8000 ug of the old drug; a
     programme that would push it out within the day is refused for the hard limit."""
-    c = lambda conc, rate, cap: continuous(rate=rate, conc=conc, cap=cap,
-                                           catheter_volume_ul=2000)
+    def c(conc, rate, cap):
+        return continuous(rate=rate, conc=conc, cap=cap, catheter_volume_ul=2000)
     r = Rig(c(4000, 200, 500))
     r.run_to(DAY)
     err = r.pump.program(DAY, c(100, 5000, 6000))
