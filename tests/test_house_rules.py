@@ -8,7 +8,8 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BOARD_SIDE = sorted(glob.glob(os.path.join(ROOT, "firmware", "**", "*.py"), recursive=True))
+BOARD_SIDE = sorted(glob.glob(os.path.join(ROOT, "firmware", "**", "*.py"), recursive=True) +
+                    glob.glob(os.path.join(ROOT, "protocol", "pumpwire", "*.py")))
 CORE = sorted(glob.glob(os.path.join(ROOT, "firmware", "pump", "*.py")))
 CORE_MAY_IMPORT = {"micropython", "pump"}
 NOT_ON_MICROPYTHON = {"dataclasses", "typing", "enum", "abc", "functools", "itertools",

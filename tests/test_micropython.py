@@ -40,7 +40,8 @@ def compile_packages(out_dir):
     """mpy-cross every module of pump and pumpsim into out_dir/<package>/, as a board gets
     them (compiling source on the device would need more heap than the code itself)."""
     cross = _tool("mpy-cross")
-    for package, src in (("pump", "firmware/pump"), ("pumpsim", "sim/pumpsim")):
+    for package, src in (("pump", "firmware/pump"), ("pumpsim", "sim/pumpsim"),
+                         ("pumpwire", "protocol/pumpwire")):
         os.makedirs(os.path.join(out_dir, package), exist_ok=True)
         for f in sorted(glob.glob(os.path.join(ROOT, src, "*.py"))):
             name = os.path.basename(f)[:-3]

@@ -6,7 +6,7 @@ import sys
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 _root = _here + "/../.."
-for p in (_here, _root + "/firmware", _root + "/sim"):
+for p in (_here, _root + "/firmware", _root + "/sim", _root + "/protocol"):
     sys.path.insert(0, p)
 
 passed = 0

@@ -1,0 +1,92 @@
+# Frames: header (protocol version, message id, flags, sequence number, payload length), payload,
+# CRC-32 (little-endian) over header + payload + the message's fingerprint byte; then COBS and a
+# 0x00 delimiter. Parser takes bytes as they come, in any chunks, never raises on bad input,
+# keeps counters, resynchronises at the next delimiter, and works in buffers it allocated once.
+import struct
+
+from pumpwire.cobs import decode_into, encode_into, encoded_size
+from pumpwire.crc import crc32
+from pumpwire.messages import BY_ID, BY_NAME
+
+VERSION = 1
+HEADER = "<BBBHB"
+HEADER_LEN = 6
+MAX_PAYLOAD = 255
+MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + 4
+
+
+def encode(msg_id, seq, payload, flags=0):
+    """One frame, delimiter included, as bytes."""
+    fp = BY_ID[msg_id][5]
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError("payload too long")
+    raw = struct.pack(HEADER, VERSION, msg_id, flags, seq & 0xFFFF, len(payload)) + payload
+    raw += struct.pack("<I", crc32(bytes((fp,)), crc32(raw)))
+    out = bytearray(encoded_size(len(raw)) + 1)
+    n = encode_into(raw, len(raw), out)
+    out[n] = 0
+    return bytes(out[:n + 1])
+
+
+def pack(name_or_id, seq, *values, flags=0):
+    """Encode a message from its field values, by name or id."""
+    m = BY_NAME[name_or_id] if isinstance(name_or_id, str) else BY_ID[name_or_id]
+    return encode(m[0], seq, struct.pack(m[2], *values), flags)
+
+
+class Parser:
+    """Feed it bytes; it calls on_frame(msg_id, flags, seq, payload) for each good frame."""
+
+    def __init__(self, on_frame):
+        self._on_frame = on_frame
+        self._raw = bytearray(encoded_size(MAX_FRAME))
+        self._dec = bytearray(MAX_FRAME)
+        self._n = 0
+        self._overflow = False
+        self.ok = 0
+        self.bad_crc = 0
+        self.bad_length = 0
+        self.bad_version = 0
+        self.unknown = 0
+        self.overflow = 0
+
+    def feed(self, data):
+        raw = self._raw
+        for b in data:
+            if b == 0:
+                if self._overflow:
+                    self.overflow += 1
+                elif self._n:
+                    self._frame()
+                self._n = 0
+                self._overflow = False
+            elif self._n < len(raw):
+                raw[self._n] = b
+                self._n += 1
+            else:
+                self._overflow = True
+
+    def _frame(self):
+        n = decode_into(self._raw, self._n, self._dec)
+        d = self._dec
+        if n < HEADER_LEN + 4 or d[5] != n - HEADER_LEN - 4:
+            self.bad_length += 1
+            return
+        if d[0] != VERSION:
+            self.bad_version += 1
+            return
+        m = BY_ID.get(d[1])
+        if m is None:
+            self.unknown += 1
+            return
+        if d[5] != m[6]:
+            self.bad_length += 1
+            return
+        body = n - 4
+        got = d[body] | d[body + 1] << 8 | d[body + 2] << 16 | d[body + 3] << 24
+        mv = memoryview(d)
+        if crc32(bytes((m[5],)), crc32(mv[:body])) != got:
+            self.bad_crc += 1
+            return
+        self.ok += 1
+        self._on_frame(d[1], d[2], d[3] | d[4] << 8, bytes(mv[HEADER_LEN:body]))
