@@ -59,3 +59,13 @@ def test_host_crcmod_matches_binascii():
     fn = crcmod.mkPredefinedCrcFun("crc-32")
     for data in (b"", b"123456789", bytes(range(256)) * 5):
         assert fn(data) == crc32_reference(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=500))
+def test_hmac_matches_cpython(key, msg):
+    import hashlib
+    import hmac
+
+    from pumpwire.auth import hmac_sha256
+    assert hmac_sha256(key, msg) == hmac.new(key, msg, hashlib.sha256).digest()
