@@ -340,7 +340,13 @@ class Pump:
         old = min(nl, self.old_drug_nl)
         if old > 0:
             self.old_drug_nl -= old
-            self.ledger.add(old * self.old_conc_ug_per_ml)
+            # The batch in which the old drug runs out (the pump wakes a second before, so
+            # it spans at most a second) changes strength part-way: count it all at the
+            # stronger drug, or the ledger's straight line could under-count around it.
+            old_conc = self.old_conc_ug_per_ml
+            if nl > old and conc > old_conc:
+                old_conc = conc
+            self.ledger.add(old * old_conc)
         self.ledger.add((nl - old) * conc)
 
     def _check_common(self):
@@ -453,7 +459,11 @@ class Pump:
         peak = self._window_peak(p, self.anchor_s, self.boluses,
                                  (self.now_s + duration_s, dose_ug, replaces_basal),
                                  (self.old_drug_nl, self.old_conc_ug_per_ml))
-        if peak > p.cap_ug_24h * UG_UNITS:
+        # The motor may run one step ahead of the exact schedule: keep that step of room.
+        conc = p.conc_ug_per_ml
+        if self.old_drug_nl > 0 and self.old_conc_ug_per_ml > conc:
+            conc = self.old_conc_ug_per_ml
+        if peak + self.board.nl_per_step * conc * 54 > p.cap_ug_24h * UG_UNITS:
             return R_UG_24H
         if extra:
             parts = p.motor_parts(self.board)
@@ -603,18 +613,22 @@ class Pump:
             candidates.append(b.end_s)
         rn, rd = self._rate()
         plan.rate_num, plan.rate_den = rn, rd
+        old_n = old_d = 0
+        if rn and self.old_drug_nl > 0:
+            k = ceil_div(self.old_drug_nl, self.board.nl_per_step)
+            old_n, old_d = i.seconds_until(i.whole + k, rn, rd)
+            if old_n < old_d:
+                # The old drug runs out within the second: pin a ledger point now.
+                self._ledger_key = None
+            else:
+                candidates.append(now + old_n // old_d)  # the second before it runs out
+            candidates.append(now + ceil_div(old_n, old_d))
         self._mark_ledger()
         cap = 0
         if rn:
             cap = self._steps_left()
             cap_n, cap_d = i.seconds_until(i.whole + cap, rn, rd)
             candidates.append(now + ceil_div(cap_n, cap_d))
-            # The drug per step changes when old drug in the dead volume runs out: wake there so
-            # the dose ledger gets a point.
-            if self.old_drug_nl > 0:
-                k = ceil_div(self.old_drug_nl, self.board.nl_per_step)
-                on, od = i.seconds_until(i.whole + k, rn, rd)
-                candidates.append(now + ceil_div(on, od))
             # Low: raise it no later than the step that crosses the threshold.
             if A_LOW_RESERVOIR not in self.alarms.table:
                 need = ceil_div(self.reservoir_nl - p.low_nl, self.board.nl_per_step)

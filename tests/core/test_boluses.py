@@ -118,3 +118,14 @@ def test_lockout_survives_reprogramming():
     assert r.pump.program(600, continuous(rate=600, cap=1500,
                                           patient_bolus=patient(lockout_min=60))) is None
     assert r.pump.request_patient_bolus(600) == codes.R_LOCKOUT
+
+
+def test_cap_keeps_one_motor_step_of_room():
+    """SR-4: with 1000 nL steps of 4000 ug/mL drug (4 ug a step) the motor can be a step
+    ahead of the schedule, so a bolus must leave that step free under the cap."""
+    from corekit import board
+    coarse = board(nl_per_step=1000)
+    r = Rig(continuous(rate=250, conc=4000, cap=650), brd=coarse)
+    r.run_to(HOUR)
+    assert r.pump.request_bolus(HOUR, 400, 600) == codes.R_UG_24H
+    assert r.pump.request_bolus(HOUR, 396, 600) == codes.OK
