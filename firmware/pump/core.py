@@ -613,7 +613,6 @@ class Pump:
             candidates.append(b.end_s)
         rn, rd = self._rate()
         plan.rate_num, plan.rate_den = rn, rd
-        old_n = old_d = 0
         if rn and self.old_drug_nl > 0:
             k = ceil_div(self.old_drug_nl, self.board.nl_per_step)
             old_n, old_d = i.seconds_until(i.whole + k, rn, rd)

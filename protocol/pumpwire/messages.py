@@ -8,13 +8,12 @@
 # already general. Data only; built once at import.
 import struct
 
+from pumpwire.auth import CLINICIAN, PATIENT, READ
 from pumpwire.crc import crc32
 
-# Who may send: the pump, or a host in a role (therapy-changing commands need a key: issue 3).
-PUMP = "pump"
-READ = "read"
-PATIENT = "patient"
-CLINICIAN = "clinician"
+# Who may send: the pump itself, or a host in one of the roles of pumpwire.auth (commands that
+# change therapy need that role's key: issue 3).
+PUMP = -1
 
 MESSAGES = (
     (1, "hello", "<HII16s", ("protocol", "schema", "firmware", "board"), (PUMP, READ)),
