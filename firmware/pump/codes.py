@@ -68,3 +68,4 @@ E_REFILL = const(11)         # added nL, discrepancy nL (signed)
 E_STOP = const(12)           # 0, 0
 E_RESUME = const(13)         # 0, 0
 E_REFILL_REJECTED = const(14)  # added nL, aspirated nL (a volume out of range)
+E_TIME_SYNC = const(15)      # new wall_base_s, change from the old one (s)

@@ -299,6 +299,10 @@ class Pump:
         i = self.integral
         return (i.whole * i.den + i.num) * n, i.den
 
+    def next_periodic_s(self):
+        """When the next periodic bolus is due, or None."""
+        return self._periodic_s if self.delivering() else None
+
     def lockout_remaining_s(self):
         if self.prog is None or self.prog.patient is None or self.last_patient_s is None:
             return 0

@@ -13,8 +13,12 @@ class EventLog:
         self._ring[self.seq % len(self._ring)] = (self.seq, t_s, code, a, b)
         self.seq += 1
 
+    def oldest(self):
+        """The number of the oldest record the ring still holds."""
+        return max(0, self.seq - len(self._ring))
+
     def since(self, seq):
         """Records numbered seq or later that the ring still holds, oldest first."""
-        first = max(seq, self.seq - len(self._ring), 0)
+        first = max(seq, self.oldest())
         ring = self._ring
         return [ring[i % len(ring)] for i in range(first, self.seq)]

@@ -8,4 +8,4 @@ PRIORITY_NAMES = ("test", "warning", "critical")
 ALARM_NAMES = ("", "low_reservoir", "empty_reservoir", "refill_discrepancy", "test")
 EVENT_NAMES = ("", "programme", "programme_rejected", "bolus_start", "bolus_refused",
                "bolus_end", "bolus_aborted", "alarm", "alarm_ack", "alarm_clear",
-               "alarm_silence", "refill", "stop", "resume", "refill_rejected")
+               "alarm_silence", "refill", "stop", "resume", "refill_rejected", "time_sync")

@@ -1,9 +1,11 @@
 # Frames: header (protocol version, message id, flags, sequence number, payload length), payload,
 # CRC-32 (little-endian) over header + payload + the message's fingerprint byte; then COBS and a
-# 0x00 delimiter. Parser takes bytes as they come, in any chunks, never raises on bad input,
-# keeps counters, resynchronises at the next delimiter, and works in buffers it allocated once.
+# 0x00 delimiter. A signed frame (FLAG_AUTH) ends its payload with a trailer: role (1 byte),
+# counter (4, little-endian) and the HMAC tag over counter + header + body + role.
+# Parser takes bytes as they come, in any chunks, never raises on bad input, keeps counters, resynchronises at the next delimiter, and works in buffers it allocated once.
 import struct
 
+from pumpwire.auth import TAG_LEN, tag
 from pumpwire.cobs import decode_into, encode_into, encoded_size
 from pumpwire.crc import crc32
 from pumpwire.messages import BY_ID, BY_NAME
@@ -13,14 +15,21 @@ HEADER = "<BBBHB"
 HEADER_LEN = 6
 MAX_PAYLOAD = 255
 MAX_FRAME = HEADER_LEN + MAX_PAYLOAD + 4
+FLAG_AUTH = 1     # payload ends with the authentication trailer
+FLAG_PUSH = 2     # telemetry the pump sent by itself (not a reply)
+TRAILER = 5 + TAG_LEN
+
+
+def _header(msg_id, flags, seq, length):
+    return struct.pack(HEADER, VERSION, msg_id, flags, seq & 0xFFFF, length)
 
 
 def encode(msg_id, seq, payload, flags=0):
     """One frame, delimiter included, as bytes."""
-    fp = BY_ID[msg_id][5]
+    fp = BY_ID[msg_id][6]
     if len(payload) > MAX_PAYLOAD:
         raise ValueError("payload too long")
-    raw = struct.pack(HEADER, VERSION, msg_id, flags, seq & 0xFFFF, len(payload)) + payload
+    raw = _header(msg_id, flags, seq, len(payload)) + payload
     raw += struct.pack("<I", crc32(bytes((fp,)), crc32(raw)))
     out = bytearray(encoded_size(len(raw)) + 1)
     n = encode_into(raw, len(raw), out)
@@ -32,6 +41,30 @@ def pack(name_or_id, seq, *values, flags=0):
     """Encode a message from its field values, by name or id."""
     m = BY_NAME[name_or_id] if isinstance(name_or_id, str) else BY_ID[name_or_id]
     return encode(m[0], seq, struct.pack(m[2], *values), flags)
+
+
+def signed_part(msg_id, flags, seq, body, role):
+    """The bytes a command's tag covers: header (as sent, trailer length included), body, role."""
+    return _header(msg_id, flags | FLAG_AUTH, seq, len(body) + TRAILER) + body + bytes((role,))
+
+
+def pack_signed(name, seq, key, role, counter, *values):
+    """A command signed with the role's key and counter (the host's side)."""
+    m = BY_NAME[name]
+    body = struct.pack(m[2], *values)
+    t = tag(key, counter, signed_part(m[0], 0, seq, body, role))
+    return encode(m[0], seq, body + bytes((role,)) + struct.pack("<I", counter) + t, FLAG_AUTH)
+
+
+def open_signed(msg_id, flags, seq, payload):
+    """(body, role, counter, tag, signed bytes) of a signed frame, or None if it is unsigned."""
+    if not flags & FLAG_AUTH:
+        return None
+    n = len(payload) - TRAILER
+    body = payload[:n]
+    role = payload[n]
+    counter = struct.unpack_from("<I", payload, n + 1)[0]
+    return body, role, counter, payload[n + 5:], signed_part(msg_id, flags, seq, body, role)
 
 
 class Parser:
@@ -79,13 +112,13 @@ class Parser:
         if m is None:
             self.unknown += 1
             return
-        if d[5] != m[6]:
+        if d[5] != m[7] + (TRAILER if d[2] & FLAG_AUTH else 0):
             self.bad_length += 1
             return
         body = n - 4
         got = d[body] | d[body + 1] << 8 | d[body + 2] << 16 | d[body + 3] << 24
         mv = memoryview(d)
-        if crc32(bytes((m[5],)), crc32(mv[:body])) != got:
+        if crc32(bytes((m[6],)), crc32(mv[:body])) != got:
             self.bad_crc += 1
             return
         self.ok += 1

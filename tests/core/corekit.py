@@ -41,9 +41,9 @@ def dystonia():
 class Rig:
     """A pump with an ideal motor: steps issued are exactly what each plan asks for."""
 
-    def __init__(self, programme=None, fill_nl=40000000, brd=None):
+    def __init__(self, programme=None, fill_nl=40000000, brd=None, log_size=512):
         self.board = brd or board()
-        self.pump = Pump(self.board, 0, 512)
+        self.pump = Pump(self.board, 0, log_size)
         self.truth_nl = fill_nl
         assert self.pump.refill(0, 0, 0, fill_nl) == codes.OK
         if programme is not None:

@@ -5,7 +5,7 @@ from binascii import hexlify, unhexlify
 
 from pumpwire import cobs
 from pumpwire.crc import CHECK, crc32, crc32_reference
-from pumpwire.frame import Parser, encode, pack
+from pumpwire.frame import Parser, encode, pack, pack_signed
 from pumpwire.messages import BY_NAME, MESSAGES, SCHEMA
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
@@ -41,6 +41,25 @@ def test_vectors_are_reproduced():
         values = [unhexlify(x) if i in f["bytes_fields"] else x
                   for i, x in enumerate(f["values"])]
         assert hexlify(pack(f["name"], f["seq"], *values)).decode() == f["frame"], f["name"]
+    for f in v["signed"]:
+        frame = pack_signed(f["name"], f["seq"], unhexlify(f["key"]), f["role"], f["counter"],
+                            *f["values"])
+        assert hexlify(frame).decode() == f["frame"], f["name"]
+
+
+def test_every_message_round_trips():
+    """Each vector decodes back to its values through the parser."""
+    import struct
+    for f in _vectors()["frames"]:
+        got, parser = _collect()
+        parser.feed(unhexlify(f["frame"]))
+        m = BY_NAME[f["name"]]
+        (mid, seq, payload), = got
+        assert mid == m[0] and seq == f["seq"]
+        values = list(struct.unpack(m[2], payload))
+        for i in f["bytes_fields"]:
+            values[i] = hexlify(values[i].rstrip(b"\0")).decode()
+        assert values == f["values"], f["name"]
 
 
 def _collect():
@@ -49,18 +68,19 @@ def _collect():
 
 
 def test_parser_takes_any_chunks_and_skips_garbage():
-    a = pack("ack", 1, 513, 0)
-    b = pack("nak", 2, 7, 3)
+    a = pack("ack", 1, 21, 513)
+    b = pack("nak", 2, 7, 3, 0)
     stream = b"\x17\x99garbage\x00" + a + b"\x05\x05" + b"\x00" + b + a
     got, parser = _collect()
     for i in range(len(stream)):
         parser.feed(stream[i:i + 1])
-    assert [(mid, seq) for mid, seq, p in got] == [(2, 1), (3, 2), (2, 1)]
+    assert [(mid, seq) for mid, seq, p in got] == [(3, 1), (4, 2), (3, 1)]
     assert parser.ok == 3 and parser.bad_length == 2
 
 
 def test_parser_counts_corruption_and_never_accepts_it():
-    frame = bytearray(pack("status", 9, 86400, 2, 1, 3, 36413000, 600, 1, 2))
+    frame = bytearray(pack("status", 9, 86400, 0, 2, 5, 2, 2, 2100, 4200, 36413000, 600, -1, -1,
+                            3337500, 12, 1))
     for i in range(len(frame) - 1):
         for bit in (1, 0x80):
             bad = bytearray(frame)
@@ -77,8 +97,8 @@ def test_fingerprint_rejects_a_different_definition():
     """A frame built from another table version (same id, other fingerprint) fails the CRC."""
     import struct
     m = BY_NAME["ack"]
-    raw = struct.pack("<BBBHB", 1, m[0], 0, 5, 3) + struct.pack("<HB", 1, 0)
-    raw += struct.pack("<I", crc32(bytes(((m[5] + 1) & 0xFF,)), crc32(raw)))
+    raw = struct.pack("<BBBHB", 1, m[0], 0, 5, 5) + struct.pack("<BI", 1, 0)
+    raw += struct.pack("<I", crc32(bytes(((m[6] + 1) & 0xFF,)), crc32(raw)))
     got, parser = _collect()
     parser.feed(cobs.encode(raw) + b"\x00")
     assert got == [] and parser.bad_crc == 1

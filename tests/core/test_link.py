@@ -1,0 +1,283 @@
+# The pump's end of the link on both interpreters (SR-15..SR-19): replies to every request,
+# authentication, roles and replay counters, two-phase programming, telemetry and log resume.
+from corekit import DAY, HOUR, continuous, dystonia, patient
+from linkkit import KEYS, LinkRig, compact, names, reason
+from pump import codes
+from pumpwire import reasons
+from pumpwire.auth import CLINICIAN, PATIENT, READ
+from pumpwire.crc import crc32
+from pumpwire.frame import FLAG_PUSH, pack, pack_signed
+from pumpwire.messages import SCHEMA, ST_DELIVERING, ST_PROGRAMMED, ST_STAGED, ST_STOPPED
+
+
+def test_hello_and_status():
+    r = LinkRig(dystonia())
+    r.run_to(HOUR)
+    (name, seq, flags, h), = r.ask("hello_request", 1, SCHEMA)
+    assert name == "hello" and seq == r.seq and h["schema"] == SCHEMA
+    assert h["board"].rstrip(b"\0") == r.board.name.encode()
+    assert h["device"].rstrip(b"\0") == b"test-pump" and h["time_s"] == HOUR
+    (name, seq, flags, st), = r.ask("status_request")
+    assert name == "status" and st["time_s"] == HOUR and st["mode"] == codes.MODE_FLEX
+    assert st["flags"] & ST_DELIVERING and st["flags"] & ST_PROGRAMMED
+    assert st["basal_ug_per_day"] == 2100 and st["next_bolus_s"] == 4 * HOUR
+    assert st["reservoir_nl"] == r.pump.reservoir_nl and st["forecast_s"] > DAY
+    assert st["rate_nl_per_h"] > 0 and st["lockout_s"] == 0
+
+
+def test_patient_bolus_needs_a_key_and_obeys_lockout():
+    """SR-16: an unsigned patient bolus is refused and changes nothing; signed, it runs, and
+    the second inside the lockout is refused with the core's reason."""
+    r = LinkRig(dystonia())
+    before = r.state()
+    got = r.ask("patient_bolus")
+    assert names(got) == ["nak"] and reason(got) == reasons.N_AUTH_REQUIRED
+    assert r.state() == before
+    assert r.last("patient_bolus", role=PATIENT) == ("ack", {"msg": 20, "value": 50})
+    assert r.pump.lockout_remaining_s() == 120 * 60
+    name, f = r.last("patient_bolus", role=PATIENT)
+    assert name == "nak" and f["reason"] == codes.R_LOCKOUT
+
+
+def test_forged_wrong_role_and_replayed_commands_change_nothing():
+    """SR-16, SR-17: a forged tag, another role's key, a role not allowed, a replayed or
+    out-of-order counter: each refused with its reason, therapy untouched, counted."""
+    r = LinkRig(continuous(patient_bolus=patient()))
+    r.run_to(HOUR)
+    before = r.state()
+    got = r.cmd("stop", key=b"x" * 32)
+    assert reason(got) == reasons.N_BAD_TAG
+    got = r.cmd("stop", key=KEYS[PATIENT])            # patient key, clinician role claimed
+    assert reason(got) == reasons.N_BAD_TAG
+    got = r.cmd("stop", role=PATIENT)                  # patient role may not stop
+    assert reason(got) == reasons.N_ROLE
+    got = r.cmd("refill", 0, 0, 1000000, role=PATIENT)
+    assert reason(got) == reasons.N_ROLE
+    assert r.state() == before
+    frame = pack_signed("stop", 9, KEYS[CLINICIAN], CLINICIAN, 5)
+    assert names(r.raw(frame)) == ["ack"] and r.pump.suspended
+    after = r.state()
+    assert reason(r.raw(frame)) == reasons.N_REPLAY                     # replayed
+    assert reason(r.cmd("resume", counter=4)) == reasons.N_REPLAY       # older counter
+    assert r.state() == after
+    (_, _, _, st), = r.ask("link_stats_request")
+    assert st["bad_auth"] == 2 and st["denied"] == 2 and st["replays"] == 2
+    assert r.store.saved == [0, 0, 5]
+
+
+def test_tampered_signed_frame_is_refused():
+    """SR-16: changing the body of a signed frame (recomputing the CRC, as an attacker can)
+    breaks the tag."""
+    from pumpwire.frame import FLAG_AUTH, encode, open_signed
+    r = LinkRig(continuous())
+    good = pack_signed("bolus", 3, KEYS[CLINICIAN], CLINICIAN, 1, 100, 600)
+    from pumpwire.cobs import decode
+    raw = decode(good[:-1])
+    payload = bytearray(raw[6:-4])
+    payload[0] = 0xFF                                  # 100 ug -> 255 ug
+    before = r.state()
+    got = r.raw(encode(21, 3, bytes(payload), FLAG_AUTH))
+    assert reason(got) == reasons.N_BAD_TAG and r.state() == before
+    assert open_signed(21, FLAG_AUTH, 3, bytes(payload))[0][0] == 0xFF
+
+
+def test_counter_is_persisted_before_the_command_acts():
+    """SR-17: if the counter cannot be stored, the command does not run."""
+    r = LinkRig(continuous())
+    r.store.fail = True
+    before = r.state()
+    assert reason(r.cmd("stop")) == reasons.N_STORAGE
+    assert r.state() == before
+    r.store.fail = False
+    assert names(r.cmd("stop")) == ["ack"] and r.store.saved == [0, 0, 2]
+
+
+def test_no_key_for_a_role():
+    r = LinkRig(continuous())
+    del r.link.verifier._keys[PATIENT]
+    assert reason(r.cmd("patient_bolus", role=PATIENT)) == reasons.N_NO_KEY
+
+
+def test_clinician_commands():
+    r = LinkRig(continuous(rate=500, cap=2000, catheter_volume_ul=150))
+    r.run_to(HOUR)
+    assert r.last("bolus", 100, 600) == ("ack", {"msg": 21, "value": 100})
+    assert r.last("bolus", 100, 5)[1]["reason"] == codes.R_DURATION
+    assert r.last("priming", 0)[0] == "ack"
+    assert r.last("stop") == ("ack", {"msg": 24, "value": 0}) and r.pump.suspended
+    (_, _, _, st), = r.ask("status_request")
+    assert st["flags"] & ST_STOPPED and not st["flags"] & ST_DELIVERING
+    assert r.last("resume")[0] == "ack" and not r.pump.suspended
+    assert r.last("refill", 39000000, 39000000, 40000000) == ("ack", {"msg": 26,
+                                                                       "value": 40000000})
+    assert r.pump.reservoir_nl == 40000000
+    assert r.last("refill", 0, 0, 99000000)[1]["reason"] == codes.R_VOLUME
+    assert r.last("alarm_test")[0] == "ack" and codes.A_TEST in r.pump.alarms.table
+    assert r.last("alarm_ack", 2)[1]["reason"] == reasons.N_NO_ALARM
+    assert r.last("alarm_silence")[0] == "ack"
+    assert r.last("time_sync", 1795000000) == ("ack", {"msg": 30, "value": 1795000000 - HOUR})
+    (_, _, _, st), = r.ask("status_request")
+    assert st["wall_base_s"] == 1795000000 - HOUR
+    assert r.last("time_sync", 5)[1]["reason"] == reasons.N_BAD_VALUE
+    assert r.events(codes.E_TIME_SYNC)[0][3] == 1795000000 - HOUR
+
+
+def test_alarm_ack_all():
+    r = LinkRig(continuous(rate=2000, cap=2500), fill_nl=3000000)
+    r.run_to(DAY)
+    assert codes.A_LOW_RESERVOIR in r.pump.alarms.table
+    (_, _, _, st), = r.ask("status_request")
+    assert st["alarm_bits"] & (1 << codes.A_LOW_RESERVOIR) and st["tone"] > 0
+    name, f = r.last("alarm_ack", 0)
+    assert name == "ack" and f["value"] >= 1
+
+
+def test_read_only_requests_need_no_key_and_messages_from_the_pump_are_refused():
+    r = LinkRig(continuous())
+    got = r.raw(pack("ack", 4, 1, 0))
+    assert names(got) == ["nak"] and reason(got) == reasons.N_NOT_COMMAND
+    # a signed read request is fine too: the trailer is ignored
+    got = r.raw(pack_signed("status_request", 5, KEYS[PATIENT], PATIENT, 1))
+    assert names(got) == ["status"]
+
+
+def test_two_phase_programming():
+    """SR-18: stage, read back (the pump echoes text and CRC), commit quoting the CRC."""
+    r = LinkRig(continuous(rate=500, cap=1000))
+    r.run_to(HOUR)
+    old = r.pump.prog
+    text = compact(dystonia())
+    assert len(text) > 128
+    got = r.stage(text)
+    (name, _, _, chk), = got
+    assert name == "programme_check" and chk["reason"] == 0 and chk["crc"] == crc32(text)
+    assert r.pump.prog is old                       # staged, not in force
+    (_, _, _, st), = r.ask("status_request")
+    assert st["flags"] & ST_STAGED
+    echoed = b""
+    while len(echoed) < len(text):
+        (name, _, _, d), = r.ask("programme_read", 1, len(echoed))
+        assert d["total"] == len(text) and d["crc"] == crc32(text)
+        echoed += d["data"][:d["length"]]
+    assert echoed == text
+    (_, _, _, cur), = r.ask("programme_read", 0, 0)
+    assert cur["data"][:cur["length"]] == compact(continuous(rate=500, cap=1000))[:128]
+    assert r.last("programme_commit", crc32(text) ^ 1)[1]["reason"] == reasons.N_CRC
+    assert r.pump.prog is old
+    assert r.last("programme_commit", crc32(text)) == ("ack", {"msg": 44, "value": crc32(text)})
+    assert r.pump.prog.mode == codes.MODE_FLEX
+    (_, _, _, cur), = r.ask("programme_read", 0, 0)
+    assert cur["crc"] == crc32(text)
+    assert r.last("programme_commit", crc32(text))[1]["reason"] == reasons.N_NOT_STAGED
+
+
+def test_invalid_programmes_are_refused_whole():
+    """SR-8, SR-18: bad JSON, an invalid field, oversize, chunks out of order; a patient key
+    cannot programme. Nothing changes."""
+    r = LinkRig(continuous(rate=500, cap=1000))
+    before = r.state()
+    (name, _, _, chk), = r.stage(b'{"mode": "flex"')
+    assert name == "programme_check" and chk["reason"] == reasons.N_PROGRAMME
+    assert chk["why"].rstrip(b"\0") == b"not valid JSON"
+    bad = continuous(rate=500, cap=100)
+    (_, _, _, chk), = r.stage(compact(bad))
+    assert chk["field"].rstrip(b"\0") == b"max_ug_per_24h"
+    assert reason(r.cmd("programme_commit", chk["crc"])) == reasons.N_NOT_STAGED
+    assert reason(r.cmd("programme_stage", 0, 9000, 1, b"{")) == reasons.N_TOO_LARGE
+    assert reason(r.cmd("programme_stage", 128, 300, 128, b"x" * 128)) == reasons.N_CHUNK
+    assert reason(r.stage(compact(dystonia()), role=PATIENT)) == reasons.N_ROLE
+    assert reason(r.ask("programme_read", 1, 0)) == reasons.N_NOT_STAGED
+    assert r.state()[:6] == before[:6]
+
+
+def test_commit_rejected_by_the_core_reports_why():
+    """A programme valid alone but over the hard limit against the last 24 h is refused at
+    commit, with its reason, and the staged copy kept for a retry or discard."""
+    r = LinkRig(continuous(rate=4000, cap=5500))
+    r.run_to(DAY - 600)
+    assert r.last("bolus", 1000, 300)[0] == "ack"
+    r.run_to(DAY)
+    text = compact(continuous(rate=6000, cap=6000))
+    (_, _, _, chk), = r.stage(text)
+    assert chk["reason"] == 0
+    got = r.cmd("programme_commit", chk["crc"])
+    assert names(got) == ["programme_check", "nak"] and reason(got) == reasons.N_PROGRAMME
+    assert got[0][3]["field"].rstrip(b"\0") != b""
+    assert r.pump.prog.daily_ug() == 4000
+    assert r.last("programme_discard")[0] == "ack"
+    (_, _, _, st), = r.ask("status_request")
+    assert not st["flags"] & ST_STAGED
+
+
+def test_log_streaming_resumes_from_an_index():
+    r = LinkRig(dystonia())
+    r.run_to(DAY)
+    total = r.pump.log.seq
+    assert total > 10
+    got = r.ask("log_request", 0, 4)
+    assert names(got) == ["log_record"] * 4 + ["log_end"]
+    assert [g[3]["seq"] for g in got[:4]] == [0, 1, 2, 3]
+    end = got[-1][3]
+    assert end["next_seq"] == 4 and end["latest_seq"] == total and end["oldest_seq"] == 0
+    seen = [g[3]["seq"] for g in got[:4]]
+    nxt = end["next_seq"]
+    while nxt < total:
+        got = r.ask("log_request", nxt, 0)
+        seen += [g[3]["seq"] for g in got[:-1]]
+        nxt = got[-1][3]["next_seq"]
+    assert seen == list(range(total))
+    assert names(r.ask("log_request", total + 5, 10)) == ["log_end"]
+
+
+def test_log_resume_reports_overwritten_records():
+    r = LinkRig(dystonia(), log_size=32)
+    r.run_to(4 * DAY)
+    got = r.ask("log_request", 0, 1)
+    oldest = got[-1][3]["oldest_seq"]
+    assert oldest > 0 and got[0][3]["seq"] == oldest
+
+
+def test_telemetry_pushes_status_at_its_period():
+    r = LinkRig(continuous())
+    assert r.ask("telemetry", 60)[0][3] == {"msg": 7, "value": 60}
+    assert r.link.next_due_s() == 60
+    r.out = []
+    r.run_to(60)
+    r.link.poll(60)
+    r.link.poll(61)
+    (name, _, flags, st), = r.out
+    assert name == "status" and flags & FLAG_PUSH and st["time_s"] == 60
+    assert r.link.next_due_s() == 120
+    r.ask("telemetry", 0)
+    assert r.link.next_due_s() is None
+
+
+def test_keys_are_never_sent():
+    """SR-19: nothing the pump sends carries a key."""
+    r = LinkRig(dystonia())
+    sent = []
+    r.session.write = sent.append
+    r.ask("hello_request", 1, SCHEMA)
+    r.ask("status_request")
+    r.ask("link_stats_request")
+    r.ask("programme_read", 0, 0)
+    r.cmd("patient_bolus", role=PATIENT)
+    blob = b"".join(sent)
+    for key in KEYS.values():
+        for i in range(len(key) - 7):
+            assert key[i:i + 8] not in blob
+
+
+def test_roles_per_message():
+    """SR-16: only patient_bolus is open to the patient role; read requests to anyone."""
+    from pumpwire.messages import MESSAGES, PUMP
+    for m in MESSAGES:
+        senders = m[4]
+        if PUMP in senders:
+            assert senders == (PUMP,)
+        elif READ in senders:
+            assert m[1].endswith("_request") or m[1] in ("telemetry", "programme_read")
+        elif PATIENT in senders:
+            assert m[1] == "patient_bolus"
+        else:
+            assert senders == (CLINICIAN,)
