@@ -36,27 +36,47 @@ class Simulation:
         """Simulate to end_s; returns the summary dict (None if not `summary`: a small heap
         reads the raw counters instead). fixed_tick_s > 0 steps the clock by that much instead
         of jumping (the naive loop, kept for the benchmark's comparison)."""
-        script = Script(self.events, end_s)
-        pump = self.pump
+        self.start(end_s)
+        if fixed_tick_s:
+            while self.pump.now_s < end_s:
+                self.advance_to(min(self.pump.now_s + fixed_tick_s, end_s))
+        else:
+            self.advance_to(end_s)
+        return self.summary() if summary else None
+
+    def start(self, end_s=None):
+        """Lay out the scripted events up to end_s (None: no end, for a served pump)."""
+        self._script = Script(self.events, end_s)
+
+    def next_due_s(self):
+        """The next instant the core or the script has something to do, or None."""
+        t = self.pump.next_due_s
+        nxt = self._script.peek()
+        if nxt is not None and (t is None or nxt[0] < t):
+            t = nxt[0]
+        return t
+
+    def advance_to(self, end_s):
+        """Run the clock to end_s, stopping at every instant something is due on the way."""
+        script = self._script
         while True:
-            if fixed_tick_s:
-                t = min(pump.now_s + fixed_tick_s, end_s)
-            else:
+            t = self.next_due_s()
+            if t is None or t > end_s:
                 t = end_s
-                if pump.next_due_s is not None and pump.next_due_s < t:
-                    t = pump.next_due_s
-            nxt = script.peek()
-            if nxt is not None and nxt[0] < t:
-                t = nxt[0]
             self._step_to(t)
+            nxt = script.peek()
             while nxt is not None and nxt[0] == t:
                 self._apply(script.pop())
-                self.motor.load(pump.plan)
+                self.motor.load(self.pump.plan)
                 nxt = script.peek()
             self._drain()
             if t >= end_s:
-                break
-        return self.summary() if summary else None
+                return
+
+    def commanded(self):
+        """A command reached the core from outside the script (the link): follow its plan."""
+        self.motor.load(self.pump.plan)
+        self._drain()
 
     def _step_to(self, t):
         steps = self.motor.advance_to(t)
@@ -81,7 +101,7 @@ class Simulation:
             dur = ev.get("duration_min")
             pump.request_priming(now, None if dur is None else dur * 60)
         elif a == "bridge":
-            pump.request_bridge(now, ev["old_concentration_ug_per_ml"])
+            pump.request_bridge(now)
         elif a == "refill":
             truth = max(0, self.reservoir.volume_nl)
             aspirated = ev["aspirated_ul"] * 1000 if "aspirated_ul" in ev else truth

@@ -60,7 +60,7 @@ class Script:
     a small MicroPython heap.
     """
 
-    def __init__(self, events, end_s):
+    def __init__(self, events, end_s=None):
         self.events = []
         self._next = []
         for i, ev in enumerate(events):
@@ -73,11 +73,13 @@ class Script:
             if "every" in ev and every <= 0:
                 raise ScenarioError(where + ".every: must be positive")
             last = seconds(ev["until"], where + ".until") if "until" in ev else end_s
+            if end_s is not None and last is not None:
+                last = min(last, end_s)
             count = ev.get("count", -1)
             if isinstance(count, bool) or not isinstance(count, int) or count == 0 or \
                     count < -1:
                 raise ScenarioError(where + ".count: must be a positive whole number")
-            self.events.append((ev, every, min(last, end_s), count if every else 1))
+            self.events.append((ev, every, last, count if every else 1))
             self._next.append(seconds(ev.get("at", 0), where + ".at"))
 
     def peek(self):
@@ -85,7 +87,8 @@ class Script:
         best = None
         for i in range(len(self._next)):
             t = self._next[i]
-            if t is not None and t <= self.events[i][2] and (best is None or t < best[0]):
+            last = self.events[i][2]
+            if t is not None and (last is None or t <= last) and (best is None or t < best[0]):
                 best = (t, i)
         return best
 

@@ -65,3 +65,23 @@ def test_bad_programme_raises_with_field():
         raise AssertionError("accepted")
     except ScenarioError as e:
         assert "rate_ug_per_day" in str(e)
+
+
+def test_every_scripted_action_runs():
+    """Each action of docs/simulator.md, a concentration change and its bridge bolus included,
+    runs through the engine."""
+    evs = [{"action": "press", "at": "1h"},
+           {"action": "bolus", "at": "2h", "amount_ug": 50, "duration_min": 10},
+           {"action": "priming", "at": "3h"},
+           {"action": "program", "at": "4h",
+            "programme": continuous(rate=600, conc=1000, cap=2000, catheter_volume_ul=100)},
+           {"action": "bridge", "at": "4h"},
+           {"action": "alarm_test", "at": "5h"}, {"action": "silence", "at": "5h"},
+           {"action": "ack", "at": "5h"}, {"action": "stop", "at": "6h"},
+           {"action": "resume", "at": "7h"},
+           {"action": "refill", "at": "8h", "added_ul": 20000}]
+    prog = continuous(rate=600, conc=2000, cap=2000, catheter_volume_ul=100)
+    s = Simulation(board(), prog, evs, 40000000).run(DAY)
+    assert s["boluses_given_by_kind"] == {"clinician": 1, "priming": 1, "bridge": 1}
+    assert s["boluses_refused"] == {"not_programmed": 1}
+    assert 0 < s["reservoir_nl_end"] <= 20000000 and s["delivering_at_end"]
