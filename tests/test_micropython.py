@@ -37,16 +37,16 @@ def test_core_suite_under_micropython():
 
 
 def compile_packages(out_dir):
-    """mpy-cross every module of pump and pumpsim into out_dir/<package>/, as a board gets
-    them (compiling source on the device would need more heap than the code itself)."""
+    """mpy-cross every module of the board-side packages into out_dir/<package>/, as a board
+    gets them (compiling source on the device would need more heap than the code itself)."""
     cross = _tool("mpy-cross")
     for package, src in (("pump", "firmware/pump"), ("pumpsim", "sim/pumpsim"),
-                         ("pumpwire", "protocol/pumpwire")):
+                         ("pumpwire", "protocol/pumpwire"), ("pumplink", "firmware/pumplink")):
         os.makedirs(os.path.join(out_dir, package), exist_ok=True)
         for f in sorted(glob.glob(os.path.join(ROOT, src, "*.py"))):
             name = os.path.basename(f)[:-3]
-            if package == "pumpsim" and name == "files":
-                continue  # CPython-only (TOML)
+            if package == "pumpsim" and name in ("files", "serve"):
+                continue  # CPython-only (TOML, sockets)
             out = os.path.join(out_dir, package, name + ".mpy")
             r = subprocess.run([cross, "-O3", "-o", out, f], capture_output=True, text=True)
             assert r.returncode == 0, f"{f}: {r.stderr}"

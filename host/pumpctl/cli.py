@@ -1,29 +1,46 @@
 """pumpctl — drive an OpenITB pump or its simulator from the host.
 
-Commands:
+Simulate:
   pumpctl sim SCENARIO.toml [--days N] [--json]
       Run the scenario on the simulated board (virtual clock, motor and reservoir; the real
-      dosing core) and print a summary. --days overrides the scenario's `days` (default 30).
-      --json prints the summary as JSON: programmed_nl, delivered_nl, max_abs_error_steps,
-      boluses_given, boluses_refused (by reason), alarms (code, first time), reservoir_nl_end...
+      dosing core) and print a summary (--json: programmed_nl, delivered_nl,
+      max_abs_error_steps, boluses_given, boluses_refused, alarms, reservoir_nl_end ...).
+  pumpctl sim SCENARIO.toml --serve [HOST:PORT | pty] [--speed X] [--keys FILE]
+      Serve the simulated pump on a local socket (default 127.0.0.1, any free port) or a
+      pseudo-terminal, its clock at X times real time, until Ctrl-C (or --days of pump time).
+      Every command below then works against it. FILE is created if it does not exist.
 
-Exit status: 0 on success, 2 for a bad scenario, board or programme (the message names the
-offending field and why).
+Talk to a pump (--port URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop://; default
+$PUMPCTL_PORT. --keys FILE: default $PUMPCTL_KEYS or ./pump-keys.json):
+  pumpctl status [--json]          mode, rates, reservoir, alarms, lockout, next bolus, forecast
+  pumpctl monitor [--period S]     live status (every S pump seconds) and new events
+  pumpctl log [--from N] [--json]  the event log, from event N
+  pumpctl bolus                    patient bolus (patient key, else clinician)
+  pumpctl bolus --ug N --minutes M clinician bolus;  --priming [--minutes M];  --bridge
+  pumpctl program FILE [--yes | --dry-run]
+                                   stage, read back, show in force vs staged, commit
+  pumpctl refill --added-ul N --aspirated-ul N [--expected-ul N]
+  pumpctl alarms ack [NAME] | silence | test
+  pumpctl stop | resume | time-sync
+  pumpctl keys new FILE [--device NAME]   a key file for a new pump
+
+Exit status: 0 done; 1 the pump refused (reason printed; nothing changed); 2 bad input (the
+message names the offending field); 3 the link failed (no device, timeout, protocol mismatch).
 """
 import argparse
 import json
 import os
 import sys
 
+from pumpctl import commands
+from pumpctl.client import LinkError, NoKey, Refused
+from pumpctl.keys import KeyFileError
+from pumpctl.errors import CommandError
 from pumpsim.engine import Simulation
 from pumpsim.files import load_scenario
 from pumpsim.scenario import ScenarioError, clock
 
 PROG = "pumpctl"
-
-
-class CommandError(Exception):
-    """A user-facing failure: printed as 'pumpctl: message', exit status 2."""
 
 
 def _ml(nl):
@@ -56,6 +73,8 @@ def format_summary(s, title):
 
 
 def cmd_sim(args):
+    if args.serve is not None:
+        return commands.serve(args)
     try:
         board, programme, events, fill, days = load_scenario(args.scenario)
         days = args.days if args.days is not None else (days or 30)
@@ -76,21 +95,39 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[2:]))
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("sim", help="run a scenario on the simulated board")
+    s = sub.add_parser("sim", help="run a scenario on the simulated board, or serve it")
     s.add_argument("scenario", help="scenario file (TOML)")
-    s.add_argument("--days", type=int, help="simulated days (default: the scenario's, or 30)")
+    s.add_argument("--days", type=int, help="simulated days (default: the scenario's, or 30; "
+                   "with --serve: stop after this much pump time)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.add_argument("--serve", nargs="?", const="127.0.0.1:0", metavar="HOST:PORT|pty",
+                   help="serve the simulated pump on a socket (default 127.0.0.1, any free "
+                   "port) or a pseudo-terminal")
+    s.add_argument("--speed", type=float, default=1.0,
+                   help="with --serve: pump seconds per real second (default 1)")
+    s.add_argument("--keys", help="with --serve: key file (created if missing; default "
+                   "$PUMPCTL_KEYS or ./pump-keys.json)")
+    s.add_argument("--device", help="with --serve: device name for a new key file")
+    s.add_argument("--scripted", action="store_true",
+                   help="with --serve: also play the scenario's scripted events")
     s.set_defaults(func=cmd_sim)
+    commands.add_parsers(sub)
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
-    except CommandError as e:
+        return args.func(args) or 0
+    except Refused as e:
+        print(f"{PROG}: {e}; nothing changed", file=sys.stderr)
+        return 1
+    except (CommandError, KeyFileError, NoKey) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
+    except LinkError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -2,7 +2,8 @@
 # CRC-32 (little-endian) over header + payload + the message's fingerprint byte; then COBS and a
 # 0x00 delimiter. A signed frame (FLAG_AUTH) ends its payload with a trailer: role (1 byte),
 # counter (4, little-endian) and the HMAC tag over counter + header + body + role.
-# Parser takes bytes as they come, in any chunks, never raises on bad input, keeps counters, resynchronises at the next delimiter, and works in buffers it allocated once.
+# Parser takes bytes as they come, in any chunks, never raises on bad input, keeps counters,
+# resynchronises at the next delimiter, and works in buffers it allocated once.
 import struct
 
 from pumpwire.auth import TAG_LEN, tag

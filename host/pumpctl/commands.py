@@ -1,0 +1,340 @@
+"""The pumpctl commands that talk to a pump over the link, and `sim --serve` that offers one."""
+import json
+import os
+import secrets
+import signal
+import tomllib
+
+from pump.names import ALARM_NAMES
+from pumpctl import show
+from pumpctl.client import Client
+from pumpctl.errors import CommandError
+from pumpctl.keys import load_keys, new_keys
+from pumpsim.engine import Simulation
+from pumpsim.files import load_scenario
+from pumpsim.scenario import ScenarioError, clock
+
+DEFAULT_KEYS = "pump-keys.json"
+
+
+def _keys_path(args):
+    return args.keys or os.environ.get("PUMPCTL_KEYS") or DEFAULT_KEYS
+
+
+def _connect(args, need_keys=False):
+    port = args.port or os.environ.get("PUMPCTL_PORT")
+    if not port:
+        raise CommandError("no pump given: --port URL (or set PUMPCTL_PORT)")
+    keys = None
+    path = _keys_path(args)
+    if need_keys or os.path.exists(path):
+        keys = load_keys(path)[1]
+    return Client(port, keys, timeout=args.timeout)
+
+
+def compact(programme):
+    """The programme's text on the wire: compact JSON, keys in the file's order."""
+    return json.dumps(programme, separators=(",", ":")).encode()
+
+
+# ---- read-only ----
+
+def cmd_status(args):
+    with _connect(args) as c:
+        info = c.hello()
+        st = c.status()
+    if args.json:
+        print(json.dumps({"pump": info, "status": st, "words": show.status_words(st)},
+                         indent=2, sort_keys=True))
+    else:
+        print(show.format_status(st, info))
+
+
+def cmd_log(args):
+    with _connect(args) as c:
+        records, end = c.log_all(args.start)
+    if args.json:
+        print(json.dumps({"records": records, "end": end}, indent=1))
+        return
+    if args.start < end["oldest_seq"]:
+        print(f"(events before {end['oldest_seq']} were overwritten in the pump's log)")
+    for r in records:
+        print(show.format_record(r))
+
+
+def cmd_monitor(args):
+    if args.period <= 0:
+        raise CommandError("--period must be positive")
+    with _connect(args) as c:
+        c.hello()
+        seen = c.status()["log_seq"]
+        c.telemetry(args.period)
+        shown = 0
+        try:
+            while args.count is None or shown < args.count:
+                c.poll(0.1)
+                while c.pushes and (args.count is None or shown < args.count):
+                    st = c.pushes.popleft().fields
+                    print(show.monitor_line(st), flush=True)
+                    shown += 1
+                    if st["log_seq"] > seen:
+                        records, end = c.log_all(seen)
+                        for r in records:
+                            print("    " + show.format_record(r), flush=True)
+                        seen = end["next_seq"]
+        except KeyboardInterrupt:
+            pass
+        finally:
+            c.telemetry(0)
+
+
+# ---- commands ----
+
+def cmd_bolus(args):
+    kinds = sum(x for x in (args.ug is not None, args.priming, args.bridge))
+    if kinds > 1:
+        raise CommandError("give one of --ug, --priming, --bridge")
+    if args.minutes is not None and args.minutes <= 0:
+        raise CommandError("--minutes must be positive")
+    with _connect(args, need_keys=True) as c:
+        if args.ug is not None:
+            if args.minutes is None:
+                raise CommandError("--ug needs --minutes (the bolus duration)")
+            if not 0 < args.ug < 65536:
+                raise CommandError("--ug must be a positive whole number of micrograms")
+            dose = c.bolus(args.ug, args.minutes * 60)
+            print(f"clinician bolus started: {dose} ug over {args.minutes} min")
+        elif args.priming:
+            dose = c.priming((args.minutes or 0) * 60)
+            print(f"priming started: {dose} ug of drug displaced")
+        elif args.bridge:
+            dose = c.bridge()
+            print(f"bridge bolus started: {dose} ug")
+        else:
+            if args.minutes is not None:
+                raise CommandError("a patient bolus has its programmed duration; drop --minutes")
+            dose = c.patient_bolus()
+            print(f"patient bolus started: {dose} ug")
+
+
+def load_programme(path):
+    """A programme from a TOML or JSON file: the file itself, or its [programme] table."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise CommandError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        data = json.loads(raw) if path.endswith(".json") else tomllib.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CommandError(f"{path}: cannot parse: {e}") from None
+    if isinstance(data, dict) and isinstance(data.get("programme"), dict):
+        data = data["programme"]
+    if not isinstance(data, dict):
+        raise CommandError(f"{path}: not a programme (expected a table)")
+    return data
+
+
+def cmd_program(args):
+    pending = load_programme(args.file)
+    text = compact(pending)
+    with _connect(args, need_keys=True) as c:
+        c.hello()
+        current_text, current_crc = c.read_programme(0)
+        crc = c.stage(text)
+        current = json.loads(current_text) if current_text else None
+        table, changed = show.side_by_side(current, pending)
+        print(f"staged {len(text)} bytes, CRC-32 {crc:#010x}, read back and checked.\n")
+        print(table)
+        print(f"\n{changed} field(s) differ (*)." if changed else
+              "\nThe staged programme is the same as the one in force.")
+        if args.dry_run:
+            c.discard()
+            print("dry run: staged programme discarded")
+            return 0
+        if not args.yes:
+            try:
+                answer = input(f"Commit programme {crc:#010x}? [y/N] ")
+            except EOFError:
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                c.discard()
+                print("not committed; staged programme discarded")
+                return 1
+        c.commit(crc)
+        print(f"committed: programme {crc:#010x} is in force")
+
+
+def cmd_refill(args):
+    for name in ("added_ul", "aspirated_ul", "expected_ul"):
+        v = getattr(args, name)
+        if v is not None and v < 0:
+            raise CommandError(f"--{name.replace('_', '-')} must not be negative")
+    with _connect(args, need_keys=True) as c:
+        expected = args.expected_ul * 1000 if args.expected_ul is not None else \
+            c.status()["reservoir_nl"]
+        c.refill(expected, args.aspirated_ul * 1000, args.added_ul * 1000)
+        st = c.status()
+    disc = args.aspirated_ul * 1000 - expected
+    print(f"refilled: {args.added_ul / 1000:g} mL in; aspirated {args.aspirated_ul / 1000:g} mL "
+          f"against {expected / 1e6:.3f} mL expected ({disc / 1e6:+.3f} mL)")
+    if st["alarm_bits"]:
+        print("alarms now: " + ", ".join(show.status_words(st)["alarms"]))
+
+
+def cmd_alarms(args):
+    if args.name is not None and args.action != "ack":
+        raise CommandError(f"alarms {args.action} takes no alarm name")
+    with _connect(args, need_keys=True) as c:
+        if args.action == "ack":
+            code = 0
+            if args.name not in (None, "all"):
+                if args.name not in ALARM_NAMES[1:]:
+                    raise CommandError(f"no alarm called '{args.name}' (one of: "
+                                       f"{', '.join(ALARM_NAMES[1:])}, all)")
+                code = ALARM_NAMES.index(args.name)
+            n = c.alarm_ack(code)
+            print(f"acknowledged {n} alarm(s)")
+        elif args.action == "silence":
+            c.alarm_silence()
+            print("alarms silenced for 10 minutes")
+        else:
+            c.alarm_test()
+            print("alarm test: critical tone, then warning tone")
+
+
+def cmd_stop(args):
+    with _connect(args, need_keys=True) as c:
+        c.stop()
+    print("delivery stopped")
+
+
+def cmd_resume(args):
+    with _connect(args, need_keys=True) as c:
+        c.resume()
+    print("delivery resumed")
+
+
+def cmd_time_sync(args):
+    with _connect(args, need_keys=True) as c:
+        base = c.time_sync()
+        st = c.status()
+    print(f"pump clock {clock(st['time_s'])} is {show.wall(st['time_s'], base)}")
+
+
+def cmd_keys(args):
+    device, keys = new_keys(args.file, args.device or "pump-" + secrets.token_hex(3))
+    print(f"{args.file}: keys for device '{device}' (roles: patient, clinician); keep it "
+          "private, it is what `pumpctl flash` provisions")
+
+
+# ---- the served simulator ----
+
+def serve(args):
+    """pumpctl sim SCENARIO --serve: the simulated pump on a socket or pseudo-terminal."""
+    from pumpsim.serve import Served
+    if args.speed <= 0:
+        raise CommandError("--speed must be positive")
+    path = _keys_path(args)
+    if os.path.exists(path):
+        device, keys = load_keys(path)
+        made = ""
+    else:
+        device, keys = new_keys(path, args.device or "sim-" + secrets.token_hex(2))
+        made = " (created)"
+    try:
+        board, programme, events, fill, _ = load_scenario(args.scenario)
+        sim = Simulation(board, programme, events if args.scripted else (), fill)
+    except ScenarioError as e:
+        raise CommandError(f"{args.scenario}: {e}") from None
+    served = Served(sim, keys, device, compact(programme), args.speed)
+    try:
+        if args.serve == "pty":
+            where = served.open_pty()
+        else:
+            host, _, port = args.serve.rpartition(":")
+            try:
+                where = served.listen_tcp(host or "127.0.0.1", int(port or 0))
+            except ValueError:
+                raise CommandError(f"--serve {args.serve}: expected HOST:PORT, PORT or pty") \
+                    from None
+            except OSError as e:
+                raise CommandError(f"--serve {args.serve}: {e.strerror}") from None
+        print(f"serving pump '{device}' (board {board.name}) on {where} at {args.speed:g}x, "
+              f"keys {path}{made}; Ctrl-C stops", flush=True)
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        try:
+            served.serve(until_s=args.days * 86400 if args.days else None,
+                         stop=lambda: bool(stopping))
+        except KeyboardInterrupt:
+            pass
+    finally:
+        served.close()
+    s = sim.summary()
+    print(f"stopped at {clock(sim.pump.now_s)}: delivered {s['delivered_nl'] / 1e6:.3f} mL, "
+          f"{s['boluses_given']} boluses, reservoir {s['reservoir_nl_end'] / 1e6:.3f} mL",
+          flush=True)
+
+
+# ---- argument parsers ----
+
+def _link_args(p):
+    p.add_argument("--port", help="pyserial URL of the pump (default $PUMPCTL_PORT)")
+    p.add_argument("--keys", help="key file (default $PUMPCTL_KEYS or ./pump-keys.json)")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    return p
+
+
+def add_parsers(sub):
+    p = _link_args(sub.add_parser("status", help="the pump's state now"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = _link_args(sub.add_parser("monitor", help="live status and events"))
+    p.add_argument("--period", type=int, default=60, help="pump seconds between updates")
+    p.add_argument("--count", type=int, help="stop after this many updates")
+    p.set_defaults(func=cmd_monitor)
+
+    p = _link_args(sub.add_parser("log", help="the pump's event log"))
+    p.add_argument("--from", dest="start", type=int, default=0, help="first event number")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_log)
+
+    p = _link_args(sub.add_parser("bolus", help="request a bolus"))
+    p.add_argument("--ug", type=int, help="clinician bolus of this many micrograms")
+    p.add_argument("--minutes", type=int, help="bolus (or priming) duration")
+    p.add_argument("--priming", action="store_true", help="prime tubing and catheter")
+    p.add_argument("--bridge", action="store_true", help="bridge bolus after a drug change")
+    p.set_defaults(func=cmd_bolus)
+
+    p = _link_args(sub.add_parser("program", help="stage, review and commit a programme"))
+    p.add_argument("file", help="programme (TOML or JSON; a scenario's [programme] works)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--yes", action="store_true", help="commit without asking")
+    g.add_argument("--dry-run", action="store_true", help="review only; discard the staging")
+    p.set_defaults(func=cmd_program)
+
+    p = _link_args(sub.add_parser("refill", help="record a refill"))
+    p.add_argument("--added-ul", type=int, required=True, help="microlitres put in")
+    p.add_argument("--aspirated-ul", type=int, required=True, help="microlitres taken out")
+    p.add_argument("--expected-ul", type=int,
+                   help="microlitres expected to be left (default: the pump's estimate)")
+    p.set_defaults(func=cmd_refill)
+
+    p = _link_args(sub.add_parser("alarms", help="acknowledge, silence or test alarms"))
+    p.add_argument("action", choices=("ack", "silence", "test"))
+    p.add_argument("name", nargs="?", help="with ack: the alarm (default all)")
+    p.set_defaults(func=cmd_alarms)
+
+    for name, fn, text in (("stop", cmd_stop, "stop delivery"),
+                           ("resume", cmd_resume, "resume delivery"),
+                           ("time-sync", cmd_time_sync, "tell the pump the time")):
+        _link_args(sub.add_parser(name, help=text)).set_defaults(func=fn)
+
+    p = sub.add_parser("keys", help="make a key file for a new pump")
+    p.add_argument("action", choices=("new",))
+    p.add_argument("file")
+    p.add_argument("--device", help="device name, up to 16 bytes (default: random)")
+    p.set_defaults(func=cmd_keys)
+

@@ -1,0 +1,138 @@
+"""A simulated pump served over a real byte link: a TCP socket (`socket://HOST:PORT` for
+pyserial) or a pseudo-terminal, so `pumpctl` talks to it exactly as to a board. Its clock runs
+at `speed` times real time; between arrivals it sleeps until the next thing is due. The pump is
+the unchanged dosing core behind the unchanged link handler (pumplink). CPython only."""
+import os
+import selectors
+import socket
+import time
+import tty
+
+from pumplink.link import Link
+
+
+class MemoryStore:
+    """The replay counters, kept for the life of the process (persistent state: issue 5)."""
+
+    def __init__(self):
+        self.counters = None
+
+    def save_counters(self, high_water):
+        self.counters = list(high_water)
+
+
+class Served:
+    """sim: a pumpsim Simulation; keys {role: bytes}; programme_text: the JSON of the
+    programme in force (for read-back)."""
+
+    def __init__(self, sim, keys, device, programme_text, speed=1.0):
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.sim = sim
+        self.speed = speed
+        self.link = Link(sim.pump, keys, device, MemoryStore(), programme_text=programme_text)
+        self.sel = selectors.DefaultSelector()
+        self._t0 = time.monotonic()
+        self._v0 = sim.pump.now_s
+        sim.start(None)
+
+    def virtual_now(self):
+        return self._v0 + (time.monotonic() - self._t0) * self.speed
+
+    def catch_up(self):
+        """Bring the pump to the present (virtual) second, then send any telemetry due."""
+        now = int(self.virtual_now())
+        if now > self.sim.pump.now_s:
+            self.sim.advance_to(now)
+        self.link.poll(self.sim.pump.now_s)
+
+    # ---- transports ----
+
+    def listen_tcp(self, host="127.0.0.1", port=0):
+        """Listen on host:port (0: any free port); returns the pyserial URL."""
+        srv = socket.create_server((host, port))
+        srv.setblocking(False)
+        self.sel.register(srv, selectors.EVENT_READ, self._accept)
+        h, p = srv.getsockname()[:2]
+        return f"socket://{h}:{p}"
+
+    def open_pty(self):
+        """A pseudo-terminal in raw mode; returns the path a host opens (e.g. /dev/pts/5)."""
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._pty_slave = slave          # held open so the master never sees a hang-up
+        session = self.link.session(lambda data: _write_all(master, data))
+        self.sel.register(master, selectors.EVENT_READ, lambda key: self._read_pty(key, session))
+        return os.ttyname(slave)
+
+    def _accept(self, key):
+        conn, _ = key.fileobj.accept()
+        conn.setblocking(True)
+        conn.settimeout(5)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        session = self.link.session(conn.sendall)
+        self.sel.register(conn, selectors.EVENT_READ,
+                          lambda k: self._read_socket(k, session))
+
+    def _read_socket(self, key, session):
+        try:
+            data = key.fileobj.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self.sel.unregister(key.fileobj)
+            key.fileobj.close()
+            self.link.close(session)
+            return
+        self._feed(session, data)
+
+    def _read_pty(self, key, session):
+        try:
+            data = os.read(key.fileobj, 4096)
+        except BlockingIOError:
+            return
+        self._feed(session, data)
+
+    def _feed(self, session, data):
+        self.catch_up()
+        try:
+            session.feed(data)
+        except OSError:
+            pass          # the host went away mid-reply; its socket closes on the next read
+        self.sim.commanded()
+
+    # ---- the loop ----
+
+    def serve(self, until_s=None, stop=lambda: False):
+        """Run until the pump clock reaches until_s (None: forever) or stop() is true."""
+        while not stop():
+            self.catch_up()
+            if until_s is not None and self.sim.pump.now_s >= until_s:
+                return
+            wait = 0.25
+            due = [t for t in (self.sim.next_due_s(), self.link.next_due_s(), until_s)
+                   if t is not None]
+            if due:
+                wait = min(wait, max(0.0, (min(due) - self.virtual_now()) / self.speed))
+            for key, _ in self.sel.select(wait):
+                key.data(key)
+
+    def close(self):
+        for key in list(self.sel.get_map().values()):
+            try:
+                key.fileobj.close() if hasattr(key.fileobj, "close") else os.close(key.fileobj)
+            except OSError:
+                pass
+        self.sel.close()
+
+
+def _write_all(fd, data):
+    """Like a UART with nobody listening: what the terminal cannot take is lost."""
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except (BlockingIOError, OSError):
+            return
+        view = view[n:]

@@ -1,0 +1,211 @@
+"""End to end over a real byte link: `pumpctl` commands against `pumpctl sim --serve` running
+in its own process (a TCP socket, and a pseudo-terminal), SR-16..SR-18 included."""
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pumpctl.cli import main
+from pumpctl.client import Client, Refused
+from pumpctl.keys import load_keys
+from pumpwire import reasons
+from pumpwire.auth import CLINICIAN, PATIENT
+from pumpwire.frame import pack_signed
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLES = os.path.join(ROOT, "examples")
+SPEED = 600
+
+
+def _serve(tmp_path, where="127.0.0.1:0", scenario="dystonia-flex.toml"):
+    keys = str(tmp_path / "keys.json")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumpctl.cli", "sim", os.path.join(EXAMPLES, scenario),
+         "--serve", where, "--speed", str(SPEED), "--keys", keys, "--device", "e2e-pump"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r" on (\S+) at ", line)
+    if not m:
+        proc.kill()
+        raise AssertionError("server did not start: " + line + proc.stderr.read())
+    return proc, m.group(1), keys
+
+
+@pytest.fixture
+def pump(tmp_path, monkeypatch):
+    proc, url, keys = _serve(tmp_path)
+    monkeypatch.setenv("PUMPCTL_PORT", url)
+    monkeypatch.setenv("PUMPCTL_KEYS", keys)
+    yield url, keys
+    proc.terminate()
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "stopped at" in out
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def test_status_log_and_keys_file(pump, capsys):
+    url, keys = pump
+    device, k = load_keys(keys)
+    assert device == "e2e-pump" and set(k) == {PATIENT, CLINICIAN}
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and "pump e2e-pump on board virtual" in out and "mode         flex" in out
+    code, out, _ = run(capsys, "status", "--json")
+    data = json.loads(out)
+    assert data["words"]["delivering"] and data["status"]["basal_ug_per_day"] == 2100
+    code, out, _ = run(capsys, "log")
+    assert code == 0 and "programme" in out and "refill" in out
+
+
+def test_patient_bolus_lockout_and_delivery(pump, capsys):
+    """SR-2 over the link: the bolus is given, the next press is refused (lockout) and
+    changes nothing; the bolus is delivered in accelerated time."""
+    code, out, _ = run(capsys, "bolus")
+    assert code == 0 and "patient bolus started: 50 ug" in out
+    code, out, err = run(capsys, "bolus")
+    assert code == 1 and "lockout" in err and "nothing changed" in err
+    code, out, _ = run(capsys, "status")
+    assert "lockout " in out
+    time.sleep(6 * 60 / SPEED + 0.3)            # the 5-minute bolus ends
+    code, out, _ = run(capsys, "log")
+    assert "bolus_start        patient 50 ug" in out
+    assert "bolus_refused      patient: lockout" in out
+    assert "bolus_end          patient 50 ug" in out
+
+
+def test_programme_review_then_commit(pump, capsys, tmp_path):
+    """SR-18: the host stages, reads back, shows in force vs staged; --dry-run leaves the
+    programme in force; --yes commits the reviewed CRC."""
+    new = os.path.join(EXAMPLES, "day-night-flex.toml")
+    code, out, _ = run(capsys, "program", new, "--dry-run")
+    assert code == 0 and "read back and checked" in out and "dry run" in out
+    assert re.search(r"\* concentration_ug_per_ml\s+2000\s+1000", out)
+    code, out, _ = run(capsys, "status")
+    assert "2100 ug/day" in out or "2400 ug/day" in out and "staged" not in out
+    code, out, _ = run(capsys, "program", new, "--yes")
+    assert code == 0 and "is in force" in out
+    c = Client(pump[0], load_keys(pump[1])[1])
+    with c:
+        text, crc = c.read_programme(0)
+        assert json.loads(text)["concentration_ug_per_ml"] == 1000
+        assert c.status()["flags"] & 8 == 0
+
+
+def test_programme_answer_no_discards(pump, capsys, monkeypatch):
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    code, out, _ = run(capsys, "program", os.path.join(EXAMPLES, "continuous.toml"))
+    assert code == 1 and "not committed" in out
+    code, out, _ = run(capsys, "status")
+    assert "mode         flex" in out
+
+
+def test_invalid_programme_is_refused_naming_the_field(pump, capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('mode = "continuous"\nconcentration_ug_per_ml = 2000\n'
+                   'rate_ug_per_day = 500\nmax_ug_per_24h = 100\n')
+    code, out, err = run(capsys, "program", str(bad), "--yes")
+    assert code == 1 and "max_ug_per_24h" in err and "nothing changed" in err
+
+
+def test_roles_forgery_and_replay_over_the_socket(pump):
+    """SR-16, SR-17 over a real socket: the patient role cannot programme or stop, a forged
+    key is refused, a replayed frame is refused, and therapy is unchanged."""
+    url, keys = pump
+    k = load_keys(keys)[1]
+    with Client(url, k) as c:
+        before = c.status()
+        for name, values in (("programme_commit", (1,)), ("stop", ())):
+            with pytest.raises(Refused) as e:
+                c.command(name, *values, role=PATIENT)
+            assert e.value.reason == reasons.N_ROLE
+        forged = Client(url, {CLINICIAN: b"\x01" * 32})
+        with forged, pytest.raises(Refused) as e:
+            forged.stop()
+        assert e.value.reason == reasons.N_BAD_TAG
+        hw = c.hello()["clinician_counter"]
+        frame = pack_signed("stop", 77, k[CLINICIAN], CLINICIAN, hw + 1)
+        assert c._exchange(frame, 77, "stop", ("ack", "nak"))[-1].name == "ack"
+        c.resume()
+        got = c._exchange(frame, 77, "stop", ("ack", "nak"))[-1]
+        assert got.name == "nak" and got.fields["reason"] == reasons.N_REPLAY
+        after = c.status()
+        assert after["flags"] & 1 and after["mode"] == before["mode"]
+        stats = c.link_stats()
+        assert stats["denied"] == 2 and stats["bad_auth"] == 1 and stats["replays"] == 1
+
+
+def test_clinician_commands(pump, capsys):
+    assert run(capsys, "stop")[0] == 0
+    code, out, _ = run(capsys, "status")
+    assert "NOT delivering (stopped)" in out
+    assert run(capsys, "resume")[0] == 0
+    code, out, _ = run(capsys, "refill", "--added-ul", "20000", "--aspirated-ul", "0")
+    assert code == 0 and "refill_discrepancy" in out
+    code, out, _ = run(capsys, "alarms", "ack", "refill_discrepancy")
+    assert code == 0 and "acknowledged 1" in out
+    code, out, err = run(capsys, "alarms", "ack", "nonsense")
+    assert code == 2 and "no alarm called" in err
+    assert run(capsys, "alarms", "test")[0] == 0
+    assert run(capsys, "alarms", "silence")[0] == 0
+    code, out, _ = run(capsys, "bolus", "--ug", "100", "--minutes", "10")
+    assert code == 0 and "100 ug over 10 min" in out
+    code, out, err = run(capsys, "bolus", "--priming")     # 250 uL of 2000 ug/mL: over the cap
+    assert code == 1 and "ug_24h" in err
+    code, out, err = run(capsys, "bolus", "--bridge")
+    assert code == 1 and "concentration" in err
+    code, out, _ = run(capsys, "time-sync")
+    assert code == 0 and "UTC" in out
+    code, out, _ = run(capsys, "status")
+    assert "UTC)" in out
+
+
+def test_monitor_prints_pushed_status_and_new_events(pump, capsys):
+    code, out, _ = run(capsys, "monitor", "--period", "300", "--count", "3")
+    lines = [ln for ln in out.splitlines() if not ln.startswith("    ")]
+    assert code == 0 and len(lines) == 3 and all("flex" in ln for ln in lines)
+
+
+def test_pseudo_terminal(tmp_path, capsys):
+    proc, path, keys = _serve(tmp_path, "pty")
+    try:
+        assert path.startswith("/dev/")
+        code, out, _ = run(capsys, "status", "--port", path, "--keys", keys)
+        assert code == 0 and "mode         flex" in out
+        code, out, _ = run(capsys, "bolus", "--port", path, "--keys", keys)
+        assert code == 0 and "50 ug" in out
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_link_failures_are_clear(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("PUMPCTL_PORT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "status")
+    assert code == 2 and "--port" in err
+    code, _, err = run(capsys, "status", "--port", "loop://", "--timeout", "0.3")
+    assert code == 3 and "no answer" in err
+    code, _, err = run(capsys, "status", "--port", "socket://127.0.0.1:1")
+    assert code == 3 and "cannot open" in err
+    (tmp_path / "k.json").write_text("{}")
+    code, _, err = run(capsys, "stop", "--port", "loop://", "--keys", str(tmp_path / "k.json"))
+    assert code == 2 and "not a key file" in err
+    code, _, err = run(capsys, "stop", "--port", "loop://", "--keys", str(tmp_path / "no.json"))
+    assert code == 2 and "cannot read key file" in err
+
+
+def test_keys_new_never_overwrites(capsys, tmp_path):
+    path = str(tmp_path / "k.json")
+    code, out, _ = run(capsys, "keys", "new", path, "--device", "ward-3")
+    assert code == 0 and "ward-3" in out and os.stat(path).st_mode & 0o077 == 0
+    code, _, err = run(capsys, "keys", "new", path)
+    assert code == 2 and "already exists" in err
