@@ -209,3 +209,10 @@ def test_keys_new_never_overwrites(capsys, tmp_path):
     assert code == 0 and "ward-3" in out and os.stat(path).st_mode & 0o077 == 0
     code, _, err = run(capsys, "keys", "new", path)
     assert code == 2 and "already exists" in err
+
+
+def test_another_message_table_is_a_mismatch(pump, capsys, monkeypatch):
+    """SR-15: a host built from another table is told so, instead of misreading fields."""
+    monkeypatch.setattr("pumpctl.client.SCHEMA", 0x12345678)
+    code, _, err = run(capsys, "status")
+    assert code == 3 and "schema" in err

@@ -81,3 +81,32 @@ def test_attacks_change_nothing(ops):
         real.raw(frame)
         assert _view(real) == before, kind
     assert _view(real) == _view(ref)
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 40, 2 ** 40) |
+                    st.floats(allow_nan=False) | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4) |
+                    st.dictionaries(st.sampled_from(["mode", "flex", "days", "cycle_days",
+                                                     "concentration_ug_per_ml",
+                                                     "rate_ug_per_day", "max_ug_per_24h",
+                                                     "patient_bolus", "amount_ug",
+                                                     "periodic_boluses", "single_bolus"]),
+                                    inner, max_size=5), max_leaves=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(JSON, st.fixed_dictionaries({"mode": st.sampled_from(
+    ["continuous", "flex", "bolus", "stopped"])}, optional={
+        "concentration_ug_per_ml": JSON, "rate_ug_per_day": JSON, "max_ug_per_24h": JSON,
+        "flex": JSON, "patient_bolus": JSON, "periodic_boluses": JSON, "single_bolus": JSON})),
+       st.sampled_from([b"", b"[" * 3000, b"{\"mode\": 1e999}"]))
+def test_any_staged_text_is_checked_never_crashes(doc, extra):
+    """SR-8, SR-18: whatever text is staged, the pump answers programme_check and the
+    programme in force is unchanged unless a valid one is committed."""
+    import json
+    r = LinkRig(_programme())
+    before = _view(r)
+    text = extra or json.dumps(doc).encode()
+    got = r.stage(text[:8192])
+    assert got[-1][0] in ("programme_check", "nak")
+    assert _view(r) == before

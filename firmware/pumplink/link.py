@@ -315,6 +315,8 @@ class Link:
             d = json.loads(text.decode())
         except ValueError:
             err = ("", "not valid JSON")
+        except (RuntimeError, MemoryError):     # nesting too deep for the parser's stack
+            err = ("", "JSON nested too deeply")
         if err is None:
             err = parse_programme(d, self.pump.board)[1]
         crc = crc32(text)

@@ -85,8 +85,11 @@ class Parser:
         self.overflow = 0
 
     def feed(self, data):
+        """Take a chunk of bytes. Allocates nothing until a frame is complete (an index loop:
+        MicroPython would allocate an iterator for `for b in data`)."""
         raw = self._raw
-        for b in data:
+        for i in range(len(data)):
+            b = data[i]
             if b == 0:
                 if self._overflow:
                     self.overflow += 1

@@ -71,7 +71,7 @@ class Served:
         conn.setblocking(True)
         conn.settimeout(5)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        session = self.link.session(conn.sendall)
+        session = self.link.session(lambda data: _send_all(conn, data))
         self.sel.register(conn, selectors.EVENT_READ,
                           lambda k: self._read_socket(k, session))
 
@@ -96,10 +96,7 @@ class Served:
 
     def _feed(self, session, data):
         self.catch_up()
-        try:
-            session.feed(data)
-        except OSError:
-            pass          # the host went away mid-reply; its socket closes on the next read
+        session.feed(data)
         self.sim.commanded()
 
     # ---- the loop ----
@@ -125,6 +122,14 @@ class Served:
             except OSError:
                 pass
         self.sel.close()
+
+
+def _send_all(conn, data):
+    """A host that went away mid-reply loses the reply; its socket closes on the next read."""
+    try:
+        conn.sendall(data)
+    except OSError:
+        pass
 
 
 def _write_all(fd, data):

@@ -113,3 +113,25 @@ def test_oversized_and_unknown_frames_are_counted():
     assert parser.unknown == 1
     parser.feed(encode(BY_NAME["ack"][0], 3, b"\x01\x02\x03\x04"))  # wrong size for ack
     assert parser.bad_length == 1 and got == []
+
+
+def test_parser_allocates_nothing_per_byte():
+    """Bytes between delimiters go into the parser's own buffer: with the heap locked
+    (MicroPython), feeding them raises no MemoryError. CPython has no heap lock: skipped."""
+    try:
+        from micropython import heap_lock, heap_unlock
+    except ImportError:
+        return
+    got, parser = _collect()
+    data = bytes(range(1, 256)) * 4
+    head = data[:200]
+    frame = pack("ack", 1, 2, 3)
+    parser.feed(frame)                  # warm up: the first frame may allocate
+    heap_lock()
+    try:
+        parser.feed(head)               # garbage, no delimiter yet
+        parser.feed(data)               # past the buffer: overflow, still no allocation
+    finally:
+        heap_unlock()
+    parser.feed(b"\x00" + frame)
+    assert parser.overflow == 1 and len(got) == 2
