@@ -16,14 +16,13 @@ from pumpwire import reasons
 from pumpwire.auth import AUTH_NO_KEY, AUTH_OK, AUTH_REPLAY, READ, Verifier
 from pumpwire.crc import crc32
 from pumpwire.frame import FLAG_PUSH, VERSION, Parser, open_signed, pack
-from pumpwire.messages import (BY_ID, CHUNK, PUMP, SCHEMA, ST_DELIVERING, ST_PROGRAMMED,
+from pumpwire.messages import (BY_ID, CHUNK, LOG_BATCH, PUMP, SCHEMA, ST_DELIVERING, ST_PROGRAMMED,
                                ST_SILENCED, ST_STAGED, ST_STOPPED, TONE_CRITICAL, TONE_OFF,
                                TONE_WARNING)
 from pump.alarms import TONE_CRITICAL as _CRIT, TONE_WARNING as _WARN
 
 FIRMWARE = 0x000100          # 0.1.0 as major << 16 | minor << 8 | patch
 MAX_TEXT = 8192              # longest programme text the pump stages (a full 7-day flex ~4.6 kB)
-LOG_BATCH = 32               # most records sent for one log_request
 
 
 class Session:
@@ -290,8 +289,7 @@ class Link:
         self._staged_crc = 0
 
     def _programme_stage(self, s, seq, offset, total, length, data):
-        if total == 0 or total > MAX_TEXT:
-            self._discard()
+        if total > MAX_TEXT:
             self._nak(s, seq, reasons.N_TOO_LARGE, MAX_TEXT)
             return
         if length > CHUNK or length == 0 or offset + length > total:

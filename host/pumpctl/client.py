@@ -232,7 +232,7 @@ class Client:
         while True:
             records, end = self.log(from_seq)
             out += records
-            if not records or end["next_seq"] >= end["latest_seq"]:
+            if not records or end["next_seq"] >= end["log_seq"]:
                 return out, end
             from_seq = end["next_seq"]
 

@@ -21,7 +21,8 @@ PUMP = -1
 _ANY = (READ, PATIENT, CLINICIAN)
 _C = (CLINICIAN,)
 
-CHUNK = 128   # programme text bytes per frame
+CHUNK = 128      # programme text bytes per frame
+LOG_BATCH = 32   # most event records the pump sends for one log_request
 
 # status.flags bits and status.tone values.
 ST_DELIVERING = 1
@@ -35,9 +36,9 @@ TONE_CRITICAL = 2
 
 MESSAGES = (
     # -- handshake, replies
-    (1, "hello_request", "<HI", ("protocol", "schema"), _ANY,
+    (1, "hello_request", "<BI", ("protocol", "schema"), _ANY,
      "Host opens a session; the pump answers `hello`."),
-    (2, "hello", "<HII16s16sIIII",
+    (2, "hello", "<BII16s16sIIII",
      ("protocol", "schema", "firmware", "board", "device", "patient_counter",
       "clinician_counter", "time_s", "wall_base_s"), (PUMP,),
      "Versions, board and device ids, and the highest command counter accepted per role "
@@ -45,26 +46,27 @@ MESSAGES = (
     (3, "ack", "<BI", ("msg", "value"), (PUMP,),
      "Command `msg` done; `value` is what it produced (dose µg, bytes staged, CRC, ...)."),
     (4, "nak", "<BBH", ("msg", "reason", "detail"), (PUMP,),
-     "Command `msg` refused with a reason code (docs/protocol.md#reasons); nothing changed."),
+     "Command `msg` refused with a reason code (docs/protocol.md#reasons): it did not act."),
     # -- telemetry
     (5, "status_request", "<", (), _ANY, "Ask for one `status`."),
     (6, "status", "<IIBBHBIIIiiiIIB",
      ("time_s", "wall_base_s", "mode", "flags", "alarm_bits", "tone", "basal_ug_per_day",
       "rate_nl_per_h", "reservoir_nl", "lockout_s", "next_bolus_s", "forecast_s", "steps",
       "log_seq", "boluses"), (PUMP,),
-     "Mode, flags (1 delivering, 2 stopped by command, 4 programmed, 8 programme staged, "
-     "16 alarms silenced), one bit per active alarm code, the tone sounding (0 none, 1 warning, "
-     "2 critical), basal rate in force, motor rate now, reservoir estimate, lockout left, next "
-     "periodic bolus, refill forecast (reservoir at its low threshold), steps issued, next event "
-     "number, boluses running."),
+     "Mode, flags (ST_*), one bit per active alarm code, the tone sounding (TONE_*), basal rate "
+     "in force, motor rate now, reservoir estimate, lockout left (0: none), next periodic bolus, "
+     "refill forecast (reservoir at its low threshold), steps issued, the number the next event "
+     "will get, boluses running."),
     (7, "telemetry", "<H", ("period_s",), _ANY,
      "Push `status` every period_s seconds of pump time on this link (0 stops it)."),
     (8, "log_request", "<IB", ("from_seq", "max"), _ANY,
-     "Stream up to `max` event records numbered from_seq or later, then `log_end`."),
-    (9, "log_record", "<IIBii", ("seq", "time_s", "code", "a", "b"), (PUMP,),
+     "Stream up to `max` event records (0 or over LOG_BATCH: LOG_BATCH) numbered from_seq or "
+     "later, then `log_end`."),
+    (9, "log_record", "<IIBqq", ("seq", "time_s", "code", "a", "b"), (PUMP,),
      "One event (codes and their two numbers: docs/dosing.md)."),
-    (10, "log_end", "<III", ("next_seq", "oldest_seq", "latest_seq"), (PUMP,),
-     "End of a log stream: resume from next_seq; records below oldest_seq were overwritten."),
+    (10, "log_end", "<III", ("next_seq", "oldest_seq", "log_seq"), (PUMP,),
+     "End of a log stream: resume from next_seq; records below oldest_seq were overwritten; "
+     "log_seq is the number the next event will get (as in status)."),
     (11, "link_stats_request", "<", (), _ANY, "Ask for `link_stats`."),
     (12, "link_stats", "<IIIIIIIII",
      ("ok", "bad_crc", "bad_length", "bad_version", "unknown", "overflow", "bad_auth",
@@ -90,7 +92,7 @@ MESSAGES = (
     (40, "programme_stage", "<HHB128s", ("offset", "total", "length", "data"), _C,
      "A chunk of the pending programme (JSON text, total bytes); offset 0 starts over. The "
      "last chunk gets `programme_check`, the others an ack of the bytes held."),
-    (41, "programme_check", "<BIH40s88s", ("reason", "crc", "length", "field", "why"), (PUMP,),
+    (41, "programme_check", "<BIH40s88s", ("reason", "crc", "total", "field", "why"), (PUMP,),
      "The staged programme checked: reason 0 and its CRC-32, or why it was refused."),
     (42, "programme_read", "<BH", ("which", "offset"), _ANY,
      "Read back a programme's text: which 0 is the one in force, 1 the staged one."),
@@ -103,15 +105,18 @@ MESSAGES = (
 )
 
 
-def _fingerprint(name, fmt, fields):
-    text = name + " " + fmt + " " + " ".join(fields)
+def _fingerprint(msg_id, name, fmt, fields, senders):
+    """Everything two ends must agree on about a message: id, name, layout, field names and
+    who may send it."""
+    text = str(msg_id) + " " + name + " " + fmt + " " + " ".join(fields) + " " + \
+        " ".join(str(r) for r in senders)
     return crc32(text.encode()) & 0xFF
 
 
 BY_ID = {}
 BY_NAME = {}
 for _m in MESSAGES:
-    _entry = _m + (_fingerprint(_m[1], _m[2], _m[3]), struct.calcsize(_m[2]))
+    _entry = _m + (_fingerprint(_m[0], _m[1], _m[2], _m[3], _m[4]), struct.calcsize(_m[2]))
     BY_ID[_m[0]] = _entry
     BY_NAME[_m[1]] = _entry
 

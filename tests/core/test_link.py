@@ -218,7 +218,7 @@ def test_log_streaming_resumes_from_an_index():
     assert names(got) == ["log_record"] * 4 + ["log_end"]
     assert [g[3]["seq"] for g in got[:4]] == [0, 1, 2, 3]
     end = got[-1][3]
-    assert end["next_seq"] == 4 and end["latest_seq"] == total and end["oldest_seq"] == 0
+    assert end["next_seq"] == 4 and end["log_seq"] == total and end["oldest_seq"] == 0
     seen = [g[3]["seq"] for g in got[:4]]
     nxt = end["next_seq"]
     while nxt < total:
