@@ -32,6 +32,7 @@ END = "<!-- end of generated part -->"
 _TYPES = {"b": "i8", "B": "u8", "h": "i16", "H": "u16", "i": "i32", "I": "u32", "l": "i32",
           "L": "u32", "q": "i64", "Q": "u64", "?": "bool", "f": "f32", "d": "f64"}
 _EXAMPLE_KEY = bytes((0x42,)) * 32   # the clinician key of protocol/vectors.json
+_EXAMPLE_DEVICE = "vector-pump"      # the device of protocol/vectors.json
 
 
 class DocError(Exception):
@@ -259,13 +260,14 @@ def _example_part():
            _hex(raw[n - 4:], "crc        ") + "  crc32(header + payload + bytes([0x%02X]))" % m[6],
            _hex(wire, "on wire    "), "```", ""]
     seq, role, counter, values = 1001, auth.CLINICIAN, 70000, (250, 600)
-    wire = frame.pack_signed("bolus", seq, _EXAMPLE_KEY, role, counter, *values)
+    wire = frame.pack_signed("bolus", seq, _EXAMPLE_KEY, role, counter, *values,
+                             device=_EXAMPLE_DEVICE)
     m = messages.BY_NAME["bolus"]
     raw = cobs.decode(wire[:-1])
     n = len(raw)
     body = raw[frame.HEADER_LEN:frame.HEADER_LEN + m[7]]
     trailer = raw[frame.HEADER_LEN + m[7]:n - 4]
-    signed = trailer[1:5] + frame.signed_part(m[0], 0, seq, body, role)
+    signed = trailer[1:5] + frame.signed_part(m[0], 0, seq, body, role, _EXAMPLE_DEVICE)
     out += [_para("`bolus` amount_ug %d, duration_s %d, seq %d, signed by the %s (role %d) "
                   "with counter %d and the key 0x42 repeated 32 times (the `bolus` frame of "
                   "`signed` in protocol/vectors.json):"

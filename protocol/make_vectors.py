@@ -45,6 +45,7 @@ SAMPLES = {
     "programme_discard": [],
 }
 
+DEVICE = "vector-pump"
 # Signed commands: (message, role, counter, values); keys are KEY_BYTE repeated 32 times.
 SIGNED = [("patient_bolus", 1, 7, []), ("bolus", 2, 70000, [250, 600]),
           ("programme_commit", 2, 2 ** 32 - 1, [0xCBF43926])]
@@ -71,10 +72,11 @@ def main():
         key = bytes((0x40 + role,)) * 32
         signed.append({"name": name, "seq": 1000 + i, "role": role, "counter": counter,
                        "key": key.hex(), "values": values,
-                       "frame": pack_signed(name, 1000 + i, key, role, counter, *values).hex()})
+                       "frame": pack_signed(name, 1000 + i, key, role, counter, *values,
+                                            device=DEVICE).hex()})
     with open(os.path.join(HERE, "vectors.json"), "w") as f:
         json.dump({"schema": SCHEMA, "crc32_check": 0xCBF43926, "frames": vectors,
-                   "signed": signed}, f, indent=1)
+                   "device": DEVICE, "signed": signed}, f, indent=1)
         f.write("\n")
 
 

@@ -132,7 +132,7 @@ def test_roles_forgery_and_replay_over_the_socket(pump):
             forged.stop()
         assert e.value.reason == reasons.N_BAD_TAG
         hw = c.hello()["clinician_counter"]
-        frame = pack_signed("stop", 77, k[CLINICIAN], CLINICIAN, hw + 1)
+        frame = pack_signed("stop", 77, k[CLINICIAN], CLINICIAN, hw + 1, device="e2e-pump")
         assert c._exchange(frame, 77, "stop", ("ack", "nak"))[-1].name == "ack"
         c.resume()
         got = c._exchange(frame, 77, "stop", ("ack", "nak"))[-1]
@@ -216,3 +216,76 @@ def test_another_message_table_is_a_mismatch(pump, capsys, monkeypatch):
     monkeypatch.setattr("pumpctl.client.SCHEMA", 0x12345678)
     code, _, err = run(capsys, "status")
     assert code == 3 and "schema" in err
+
+
+class _DuplicatingPort:
+    """A link that delivers the n-th frame written twice and loses the first answer."""
+
+    def __init__(self, rig, duplicate):
+        self.rig = rig
+        self.duplicate = duplicate
+        self.writes = 0
+        self.buf = bytearray()
+
+    def write(self, frame):
+        self.writes += 1
+        out = []
+        session = self.rig.link.session(out.append)
+        session.feed(frame)
+        if self.writes == self.duplicate:
+            session.feed(frame)
+            out = out[1:]
+        self.rig.link.close(session)
+        self.buf += b"".join(out)
+
+    def flush(self):
+        pass
+
+    def read(self, n):
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def close(self):
+        pass
+
+
+def test_client_never_resends_a_command_by_itself(capsys):
+    """SR-17 at the host (review finding): a duplicated frame whose ack was lost draws a
+    replay nak; the client reports it instead of signing the bolus again."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "core"))
+    from corekit import HOUR, continuous
+    from linkkit import KEYS, LinkRig
+    rig = LinkRig(continuous(rate=1000, cap=3000))
+    rig.run_to(HOUR)
+    c = Client("loop://", dict(KEYS))
+    c.port = _DuplicatingPort(rig, duplicate=2)      # 1: hello, 2: the bolus
+    with pytest.raises(Refused) as e:
+        c.bolus(100, 600)
+    assert e.value.reason == reasons.N_REPLAY
+    assert len(rig.events(3)) == 1                   # one bolus_start, not two
+    assert c.status()["boluses"] == 1
+    assert c.bolus(50, 600) == 50                     # the counter was refreshed
+
+
+def test_a_stuck_host_cannot_stall_the_served_pump():
+    """Review finding: output to a host that never reads is buffered up to a bound, then
+    dropped; writing never blocks."""
+    import selectors
+    import socket
+
+    from pumpsim.serve import _Conn
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(a, selectors.EVENT_READ, None)
+    conn = _Conn(sel, a)
+    conn.session = None
+    t0 = time.monotonic()
+    for _ in range(20000):                     # ~1.2 MB of status frames, nobody reading
+        conn.write(b"\x11" * 60)
+    assert time.monotonic() - t0 < 5
+    assert len(conn.out) <= _Conn.OUT_LIMIT and conn.dropped > 0
+    assert sel.get_key(a).events & selectors.EVENT_WRITE
+    b.close()
+    a.close()

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "core"))
 
 from corekit import HOUR, continuous, patient  # noqa: E402
-from linkkit import KEYS, LinkRig  # noqa: E402
+from linkkit import DEVICE, KEYS, LinkRig  # noqa: E402
 from pumpwire.auth import CLINICIAN, PATIENT  # noqa: E402
 from pumpwire.frame import pack, pack_signed  # noqa: E402
 
@@ -49,21 +49,22 @@ def test_attacks_change_nothing(ops):
         if kind == "ok":
             real.counter[role] += 1
             frame = pack_signed(name, salt & 0xFFFF, KEYS[role], role, real.counter[role],
-                                *values)
+                                *values, device=DEVICE)
             ref.cmd(name, *values, role=role)
             sent.append(frame)
             real.raw(frame)
             continue
         c = real.counter[role] + 1
         if kind == "forge":
-            frame = pack_signed(name, 1, salt.to_bytes(4, "little") * 8, role, c, *values)
+            frame = pack_signed(name, 1, salt.to_bytes(4, "little") * 8, role, c, *values,
+                                device=DEVICE)
         elif kind == "other_key":
             other = CLINICIAN if role == PATIENT else PATIENT
-            frame = pack_signed(name, 1, KEYS[other], role, c, *values)
+            frame = pack_signed(name, 1, KEYS[other], role, c, *values, device=DEVICE)
         elif kind == "wrong_role":
             if role == PATIENT:
                 continue  # the clinician may send a patient bolus
-            frame = pack_signed(name, 1, KEYS[PATIENT], PATIENT, c, *values)
+            frame = pack_signed(name, 1, KEYS[PATIENT], PATIENT, c, *values, device=DEVICE)
         elif kind == "unsigned":
             frame = pack(name, 1, *values)
         elif kind == "replay":
@@ -71,9 +72,11 @@ def test_attacks_change_nothing(ops):
                 continue
             frame = sent[salt % len(sent)]
         elif kind == "stale":
-            frame = pack_signed(name, 1, KEYS[role], role, real.counter[role], *values)
+            frame = pack_signed(name, 1, KEYS[role], role, real.counter[role], *values,
+                                device=DEVICE)
         else:
-            good = bytearray(pack_signed(name, 1, KEYS[role], role, c, *values))
+            good = bytearray(pack_signed(name, 1, KEYS[role], role, c, *values,
+                                         device=DEVICE))
             i = salt % (len(good) - 1)
             good[i] ^= 1 << (salt % 8) or 1
             frame = bytes(good)

@@ -6,14 +6,14 @@
 # answered with a nak and its reason. Commands act at the core's current instant: the caller
 # advances the core to now before feeding bytes, and reloads the motor from pump.plan after.
 # Runs unchanged on the board, in the simulator and under CPython.
-import json
 import struct
 
 from pump import codes
 from pump.forecast import forecast_low_s
 from pump.programme import parse_programme
+from pumplink import strictjson
 from pumpwire import reasons
-from pumpwire.auth import AUTH_NO_KEY, AUTH_OK, AUTH_REPLAY, READ, Verifier
+from pumpwire.auth import AUTH_JUMP, AUTH_NO_KEY, AUTH_OK, AUTH_REPLAY, READ, Verifier
 from pumpwire.crc import crc32
 from pumpwire.frame import FLAG_PUSH, VERSION, Parser, open_signed, pack
 from pumpwire.messages import (BY_ID, CHUNK, LOG_BATCH, PUMP, SCHEMA, ST_DELIVERING, ST_PROGRAMMED,
@@ -81,7 +81,7 @@ class Link:
 
     def poll(self, now_s):
         """Push status on every session whose period has come (pump time now_s)."""
-        for s in self.sessions:
+        for s in list(self.sessions):       # a push may close a session
             if s.next_push_s is not None and now_s >= s.next_push_s:
                 s.push("status", *self.status())
                 s.next_push_s = now_s + s.period_s
@@ -145,7 +145,7 @@ class Link:
 
     def _authenticate(self, msg_id, flags, seq, payload, senders):
         """0, with the counter recorded and persisted, or the nak reason."""
-        signed = open_signed(msg_id, flags, seq, payload)
+        signed = open_signed(msg_id, flags, seq, payload, self.device)
         if signed is None:
             self.bad_auth += 1
             return reasons.N_AUTH_REQUIRED
@@ -157,6 +157,9 @@ class Link:
         if r == AUTH_REPLAY:
             self.replays += 1
             return reasons.N_REPLAY
+        if r == AUTH_JUMP:
+            self.replays += 1
+            return reasons.N_COUNTER
         if r != AUTH_OK:
             self.bad_auth += 1
             return reasons.N_NO_KEY if r == AUTH_NO_KEY else reasons.N_BAD_TAG
@@ -310,11 +313,9 @@ class Link:
         self._staged = None
         err = None
         try:
-            d = json.loads(text.decode())
-        except ValueError:
-            err = ("", "not valid JSON")
-        except (RuntimeError, MemoryError):     # nesting too deep for the parser's stack
-            err = ("", "JSON nested too deeply")
+            d = strictjson.loads(text)
+        except strictjson.JSONError as e:
+            err = ("", "not valid JSON at byte " + str(e.at) + ": " + e.why)
         if err is None:
             err = parse_programme(d, self.pump.board)[1]
         crc = crc32(text)
@@ -328,7 +329,8 @@ class Link:
         self._check(s, seq, 0, crc, total, ("", ""))
 
     def _check(self, s, seq, reason, crc, total, err):
-        s.send("programme_check", seq, reason, crc, total, err[0].encode(), err[1].encode())
+        s.send("programme_check", seq, reason, crc, total, err[0].encode()[:40],
+               err[1].encode()[:88])
 
     def _programme_commit(self, s, seq, crc):
         if self._staged_dict is None:

@@ -33,9 +33,10 @@ import os
 import sys
 
 from pumpctl import commands
-from pumpctl.client import LinkError, NoKey, Refused
+from pumpctl.client import BadValue, LinkError, NoKey, Refused
 from pumpctl.keys import KeyFileError
 from pumpctl.errors import CommandError
+from pumpwire import reasons
 from pumpsim.engine import Simulation
 from pumpsim.files import load_scenario
 from pumpsim.scenario import ScenarioError, clock
@@ -120,9 +121,13 @@ def main(argv=None):
     try:
         return args.func(args) or 0
     except Refused as e:
-        print(f"{PROG}: {e}; nothing changed", file=sys.stderr)
+        if e.reason == reasons.N_REPLAY:
+            print(f"{PROG}: {e}: if the link delivered this command twice, it may have acted; "
+                  "check `pumpctl log` before sending it again", file=sys.stderr)
+        else:
+            print(f"{PROG}: {e}; nothing changed", file=sys.stderr)
         return 1
-    except (CommandError, KeyFileError, NoKey) as e:
+    except (CommandError, KeyFileError, NoKey, BadValue) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
     except LinkError as e:

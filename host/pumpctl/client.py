@@ -40,6 +40,10 @@ class NoKey(LinkError):
     pass
 
 
+class BadValue(ValueError):
+    """A value that does not fit its field: nothing was sent."""
+
+
 class Refused(LinkError):
     """The pump answered nak: nothing changed. `reason` is the code, `reason_name` its word."""
 
@@ -116,8 +120,10 @@ class Client:
         return self._seq
 
     def _send(self, frame):
+        """A leading 0x00 ends whatever a previous host or line noise left half-sent, so the
+        pump's parser starts this frame clean."""
         try:
-            self.port.write(frame)
+            self.port.write(b"\0" + frame)
             self.port.flush()
         except (serial.SerialException, OSError) as e:
             raise LinkError(f"{self.url}: write failed: {e}") from None
@@ -161,33 +167,48 @@ class Client:
     def request(self, name, *values, until=None):
         """A read-only request; returns its replies (the last one named in `until`)."""
         seq = self._next_seq()
-        got = self._exchange(pack(name, seq, *values), seq, name, until or ("nak",))
+        try:
+            frame = pack(name, seq, *values)
+        except (struct.error, OverflowError) as e:
+            raise BadValue(f"{name}: a value is out of range ({e})") from None
+        got = self._exchange(frame, seq, name, until or ("nak",))
         self._check(name, got)
         return got
 
     def command(self, name, *values, role=CLINICIAN, until=("ack",)):
-        """A signed command; returns its replies. A counter another host used meanwhile
-        (nak replay) is refreshed from hello and the command sent once more: it did not act."""
+        """A signed command; returns its replies. Never resent by itself: a `replay` nak may
+        mean the link delivered this very frame twice and the first copy acted, and a timeout
+        that the command acted but its answer was lost. Both say so; the caller checks the
+        pump's log before trying again. (The counter is refreshed for the next command.)"""
         key = self.keys.get(role)
         if key is None:
             raise NoKey(f"no {ROLE_NAMES[role]} key: {name} needs one (--keys FILE)")
-        for attempt in (0, 1):
-            counter = self._next_counter(role)
-            seq = self._next_seq()
-            got = self._exchange(pack_signed(name, seq, key, role, counter, *values), seq,
-                                 name, tuple(until) + ("nak",))
-            last = got[-1]
-            if last.name == "nak" and last.fields["reason"] == reasons.N_REPLAY and not attempt:
-                self._counter.pop(role, None)
-                continue
-            self._check(name, got)
-            return got
+        counter = self._next_counter(role)
+        seq = self._next_seq()
+        try:
+            frame = pack_signed(name, seq, key, role, counter, *values,
+                                device=self.info["device"])
+        except (struct.error, OverflowError) as e:
+            raise BadValue(f"{name}: a value is out of range ({e})") from None
+        try:
+            got = self._exchange(frame, seq, name, tuple(until) + ("nak",))
+        except Timeout as e:
+            raise Timeout(f"{e}; it may have acted: check `pumpctl log` before resending") \
+                from None
+        last = got[-1]
+        if last.name == "nak" and last.fields["reason"] in (reasons.N_REPLAY, reasons.N_COUNTER):
+            self._counter.pop(role, None)
+        self._check(name, got)
+        return got
 
     def _next_counter(self, role):
         if role not in self._counter:
             h = self.hello()
             self._counter[role] = h["patient_counter" if role == PATIENT else
                                     "clinician_counter"]
+        if self._counter[role] >= 0xFFFFFFFF:
+            raise LinkError(f"the pump's {ROLE_NAMES[role]} counter is exhausted: provision "
+                            "new keys")
         self._counter[role] += 1
         return self._counter[role]
 

@@ -19,6 +19,12 @@ AUTH_OK = 0
 AUTH_NO_KEY = 1      # the pump has no key for that role
 AUTH_BAD_TAG = 2     # forged, corrupted, or signed with another key
 AUTH_REPLAY = 3      # counter not above the last accepted one for that role
+AUTH_JUMP = 4        # counter too far above it (would exhaust the counter space)
+
+# A counter may rise by at most this much at once. A host that lost its count reads the
+# high-water mark from hello, so honest jumps are small; without a bound one frame signed
+# with 2**32 - 1 would lock the role out until the pump is provisioned again.
+MAX_JUMP = 1 << 20
 
 
 def hmac_sha256(key, msg):
@@ -67,5 +73,7 @@ class Verifier:
             return AUTH_BAD_TAG
         if counter <= self.high_water[role]:
             return AUTH_REPLAY
+        if counter > self.high_water[role] + MAX_JUMP:
+            return AUTH_JUMP
         self.high_water[role] = counter
         return AUTH_OK

@@ -1,7 +1,7 @@
 # Frames: header (protocol version, message id, flags, sequence number, payload length), payload,
 # CRC-32 (little-endian) over header + payload + the message's fingerprint byte; then COBS and a
 # 0x00 delimiter. A signed frame (FLAG_AUTH) ends its payload with a trailer: role (1 byte),
-# counter (4, little-endian) and the HMAC tag over counter + header + body + role.
+# counter (4, little-endian) and the HMAC tag over counter + device id + header + body + role.
 # Parser takes bytes as they come, in any chunks, never raises on bad input, keeps counters,
 # resynchronises at the next delimiter, and works in buffers it allocated once.
 import struct
@@ -44,20 +44,28 @@ def pack(name_or_id, seq, *values, flags=0):
     return encode(m[0], seq, struct.pack(m[2], *values), flags)
 
 
-def signed_part(msg_id, flags, seq, body, role):
-    """The bytes a command's tag covers: header (as sent, trailer length included), body, role."""
-    return _header(msg_id, flags | FLAG_AUTH, seq, len(body) + TRAILER) + body + bytes((role,))
+def device_id(name):
+    """A device name as the 16 bytes hello carries and every tag covers."""
+    return struct.pack("16s", name.encode() if isinstance(name, str) else name)
 
 
-def pack_signed(name, seq, key, role, counter, *values):
-    """A command signed with the role's key and counter (the host's side)."""
+def signed_part(msg_id, flags, seq, body, role, device):
+    """The bytes a command's tag covers: the pump's device id (so a frame for one pump is
+    worthless to another that shares its keys), the header as sent (trailer length included),
+    body and role."""
+    return device_id(device) + _header(msg_id, flags | FLAG_AUTH, seq, len(body) + TRAILER) + \
+        body + bytes((role,))
+
+
+def pack_signed(name, seq, key, role, counter, *values, device):
+    """A command for pump `device`, signed with the role's key and counter (the host's side)."""
     m = BY_NAME[name]
     body = struct.pack(m[2], *values)
-    t = tag(key, counter, signed_part(m[0], 0, seq, body, role))
+    t = tag(key, counter, signed_part(m[0], 0, seq, body, role, device))
     return encode(m[0], seq, body + bytes((role,)) + struct.pack("<I", counter) + t, FLAG_AUTH)
 
 
-def open_signed(msg_id, flags, seq, payload):
+def open_signed(msg_id, flags, seq, payload, device):
     """(body, role, counter, tag, signed bytes) of a signed frame, or None if it is unsigned."""
     if not flags & FLAG_AUTH:
         return None
@@ -65,7 +73,8 @@ def open_signed(msg_id, flags, seq, payload):
     body = payload[:n]
     role = payload[n]
     counter = struct.unpack_from("<I", payload, n + 1)[0]
-    return body, role, counter, payload[n + 5:], signed_part(msg_id, flags, seq, body, role)
+    return body, role, counter, payload[n + 5:], signed_part(msg_id, flags, seq, body, role,
+                                                             device)
 
 
 class Parser:
@@ -74,7 +83,7 @@ class Parser:
     def __init__(self, on_frame):
         self._on_frame = on_frame
         self._raw = bytearray(encoded_size(MAX_FRAME))
-        self._dec = bytearray(MAX_FRAME)
+        self._dec = bytearray(len(self._raw))   # COBS never decodes longer than its input
         self._n = 0
         self._overflow = False
         self.ok = 0
@@ -91,20 +100,21 @@ class Parser:
         for i in range(len(data)):
             b = data[i]
             if b == 0:
+                n = self._n
+                self._n = 0                  # first: a handler that raises loses one frame
                 if self._overflow:
+                    self._overflow = False
                     self.overflow += 1
-                elif self._n:
-                    self._frame()
-                self._n = 0
-                self._overflow = False
+                elif n:
+                    self._frame(n)
             elif self._n < len(raw):
                 raw[self._n] = b
                 self._n += 1
             else:
                 self._overflow = True
 
-    def _frame(self):
-        n = decode_into(self._raw, self._n, self._dec)
+    def _frame(self, n):
+        n = decode_into(self._raw, n, self._dec)
         d = self._dec
         if n < HEADER_LEN + 4 or d[5] != n - HEADER_LEN - 4:
             self.bad_length += 1

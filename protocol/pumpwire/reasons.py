@@ -21,7 +21,8 @@ N_TOO_LARGE = const(42)       # programme text longer than the pump holds
 N_STORAGE = const(43)         # could not persist what the command needs kept; not done
 N_CHUNK = const(44)           # a staging chunk out of order
 N_NO_ALARM = const(45)        # no such alarm to acknowledge
+N_COUNTER = const(46)         # counter more than auth.MAX_JUMP above the last one accepted
 
 NAMES = ("auth_required", "bad_tag", "replay", "no_key", "role", "not_a_command", "bad_value",
          "not_staged", "crc_mismatch", "programme_invalid", "too_large", "storage",
-         "chunk_out_of_order", "no_such_alarm")
+         "chunk_out_of_order", "no_such_alarm", "counter_jump")

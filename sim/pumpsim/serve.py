@@ -62,35 +62,25 @@ class Served:
         tty.setraw(slave)
         os.set_blocking(master, False)
         self._pty_slave = slave          # held open so the master never sees a hang-up
-        session = self.link.session(lambda data: _write_all(master, data))
-        self.sel.register(master, selectors.EVENT_READ, lambda key: self._read_pty(key, session))
+        session = self.link.session(lambda data: _write_some(master, data))
+        self.sel.register(master, selectors.EVENT_READ,
+                          lambda key, mask: self._read_pty(key, session))
         return os.ttyname(slave)
 
-    def _accept(self, key):
-        conn, _ = key.fileobj.accept()
-        conn.setblocking(True)
-        conn.settimeout(5)
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        session = self.link.session(lambda data: _send_all(conn, data))
-        self.sel.register(conn, selectors.EVENT_READ,
-                          lambda k: self._read_socket(k, session))
-
-    def _read_socket(self, key, session):
-        try:
-            data = key.fileobj.recv(4096)
-        except OSError:
-            data = b""
-        if not data:
-            self.sel.unregister(key.fileobj)
-            key.fileobj.close()
-            self.link.close(session)
-            return
-        self._feed(session, data)
+    def _accept(self, key, mask):
+        sock, _ = key.fileobj.accept()
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = _Conn(self.sel, sock)
+        conn.session = self.link.session(conn.write)
+        self.sel.register(sock, selectors.EVENT_READ, conn.ready)
+        conn.on_data = self._feed
+        conn.on_close = self.link.close
 
     def _read_pty(self, key, session):
         try:
             data = os.read(key.fileobj, 4096)
-        except BlockingIOError:
+        except OSError:
             return
         self._feed(session, data)
 
@@ -112,8 +102,8 @@ class Served:
                    if t is not None]
             if due:
                 wait = min(wait, max(0.0, (min(due) - self.virtual_now()) / self.speed))
-            for key, _ in self.sel.select(wait):
-                key.data(key)
+            for key, mask in self.sel.select(wait):
+                key.data(key, mask)
 
     def close(self):
         for key in list(self.sel.get_map().values()):
@@ -124,20 +114,68 @@ class Served:
         self.sel.close()
 
 
-def _send_all(conn, data):
-    """A host that went away mid-reply loses the reply; its socket closes on the next read."""
-    try:
-        conn.sendall(data)
-    except OSError:
-        pass
+class _Conn:
+    """One host's socket. Never blocks the pump: what the host has not yet read waits in a
+    bounded buffer, and past OUT_LIMIT further output is dropped, as a UART drops bytes nobody
+    reads, so one slow or stuck host cannot stall the pump or the other hosts."""
+    OUT_LIMIT = 1 << 16
+
+    def __init__(self, sel, sock):
+        self.sel = sel
+        self.sock = sock
+        self.out = bytearray()
+        self.dropped = 0
+        self.open = True
+
+    def write(self, data):
+        if len(self.out) + len(data) > self.OUT_LIMIT:
+            self.dropped += len(data)
+            return
+        self.out += data
+        self._flush()
+
+    def _flush(self):
+        try:
+            n = self.sock.send(self.out)
+            del self.out[:n]
+        except BlockingIOError:
+            pass
+        except OSError:
+            self.close()
+            return
+        if self.open:
+            self.sel.modify(self.sock, selectors.EVENT_READ |
+                            (selectors.EVENT_WRITE if self.out else 0), self.ready)
+
+    def ready(self, key, mask):
+        if mask & selectors.EVENT_WRITE:
+            self._flush()
+        if self.open and mask & selectors.EVENT_READ:
+            try:
+                data = self.sock.recv(4096)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if data:
+                self.on_data(self.session, data)
+            else:
+                self.close()
+
+    def close(self):
+        if self.open:
+            self.open = False
+            self.sel.unregister(self.sock)
+            self.sock.close()
+            self.on_close(self.session)
 
 
-def _write_all(fd, data):
+def _write_some(fd, data):
     """Like a UART with nobody listening: what the terminal cannot take is lost."""
     view = memoryview(data)
     while view:
         try:
             n = os.write(fd, view)
-        except (BlockingIOError, OSError):
+        except OSError:
             return
         view = view[n:]

@@ -9,6 +9,7 @@ from pumpwire.frame import Parser, pack, pack_signed
 from pumpwire.messages import BY_ID, BY_NAME
 from pumplink.link import Link
 
+DEVICE = "test-pump"
 KEYS = {PATIENT: b"patient-key-0123456789abcdef0123",
         CLINICIAN: b"clinician-key-0123456789abcdef01"}
 
@@ -32,7 +33,7 @@ class LinkRig(Rig):
     def __init__(self, programme=None, **kw):
         Rig.__init__(self, programme, **kw)
         self.store = FailingStore()
-        self.link = Link(self.pump, dict(KEYS), "test-pump", self.store,
+        self.link = Link(self.pump, dict(KEYS), DEVICE, self.store,
                          programme_text=compact(programme) if programme else b"")
         self.out = []
         self.session = self.link.session(self._rx_bytes)
@@ -64,7 +65,8 @@ class LinkRig(Rig):
         if counter is None:
             self.counter[role] += 1
             counter = self.counter[role]
-        return self.raw(pack_signed(name, self.seq, key or KEYS[role], role, counter, *values))
+        return self.raw(pack_signed(name, self.seq, key or KEYS[role], role, counter, *values,
+                                    device=DEVICE))
 
     def last(self, name, *values, role=CLINICIAN):
         """Send a signed command and return its single reply as (name, fields)."""

@@ -1,7 +1,7 @@
 # The pump's end of the link on both interpreters (SR-15..SR-19): replies to every request,
 # authentication, roles and replay counters, two-phase programming, telemetry and log resume.
 from corekit import DAY, HOUR, continuous, dystonia, patient
-from linkkit import KEYS, LinkRig, compact, names, reason
+from linkkit import DEVICE, KEYS, LinkRig, compact, names, reason
 from pump import codes
 from pumpwire import reasons
 from pumpwire.auth import CLINICIAN, PATIENT, READ
@@ -54,7 +54,7 @@ def test_forged_wrong_role_and_replayed_commands_change_nothing():
     got = r.cmd("refill", 0, 0, 1000000, role=PATIENT)
     assert reason(got) == reasons.N_ROLE
     assert r.state() == before
-    frame = pack_signed("stop", 9, KEYS[CLINICIAN], CLINICIAN, 5)
+    frame = pack_signed("stop", 9, KEYS[CLINICIAN], CLINICIAN, 5, device=DEVICE)
     assert names(r.raw(frame)) == ["ack"] and r.pump.suspended
     after = r.state()
     assert reason(r.raw(frame)) == reasons.N_REPLAY                     # replayed
@@ -70,7 +70,7 @@ def test_tampered_signed_frame_is_refused():
     breaks the tag."""
     from pumpwire.frame import FLAG_AUTH, encode, open_signed
     r = LinkRig(continuous())
-    good = pack_signed("bolus", 3, KEYS[CLINICIAN], CLINICIAN, 1, 100, 600)
+    good = pack_signed("bolus", 3, KEYS[CLINICIAN], CLINICIAN, 1, 100, 600, device=DEVICE)
     from pumpwire.cobs import decode
     raw = decode(good[:-1])
     payload = bytearray(raw[6:-4])
@@ -78,7 +78,7 @@ def test_tampered_signed_frame_is_refused():
     before = r.state()
     got = r.raw(encode(21, 3, bytes(payload), FLAG_AUTH))
     assert reason(got) == reasons.N_BAD_TAG and r.state() == before
-    assert open_signed(21, FLAG_AUTH, 3, bytes(payload))[0][0] == 0xFF
+    assert open_signed(21, FLAG_AUTH, 3, bytes(payload), DEVICE)[0][0] == 0xFF
 
 
 def test_counter_is_persisted_before_the_command_acts():
@@ -137,7 +137,7 @@ def test_read_only_requests_need_no_key_and_messages_from_the_pump_are_refused()
     got = r.raw(pack("ack", 4, 1, 0))
     assert names(got) == ["nak"] and reason(got) == reasons.N_NOT_COMMAND
     # a signed read request is fine too: the trailer is ignored
-    got = r.raw(pack_signed("status_request", 5, KEYS[PATIENT], PATIENT, 1))
+    got = r.raw(pack_signed("status_request", 5, KEYS[PATIENT], PATIENT, 1, device=DEVICE))
     assert names(got) == ["status"]
 
 
@@ -178,7 +178,7 @@ def test_invalid_programmes_are_refused_whole():
     before = r.state()
     (name, _, _, chk), = r.stage(b'{"mode": "flex"')
     assert name == "programme_check" and chk["reason"] == reasons.N_PROGRAMME
-    assert chk["why"].rstrip(b"\0") == b"not valid JSON"
+    assert chk["why"].rstrip(b"\0") == b"not valid JSON at byte 15: text ends too soon"
     bad = continuous(rate=500, cap=100)
     (_, _, _, chk), = r.stage(compact(bad))
     assert chk["field"].rstrip(b"\0") == b"max_ug_per_24h"
@@ -281,3 +281,22 @@ def test_roles_per_message():
             assert m[1] == "patient_bolus"
         else:
             assert senders == (CLINICIAN,)
+
+
+def test_counter_may_not_jump_to_the_end():
+    """SR-17 (review finding): one frame signed with 2**32 - 1 must not lock the role out."""
+    from pumpwire.auth import MAX_JUMP
+    r = LinkRig(continuous())
+    before = r.state()
+    assert reason(r.cmd("alarm_test", counter=0xFFFFFFFF)) == reasons.N_COUNTER
+    assert reason(r.cmd("stop", counter=MAX_JUMP + 1)) == reasons.N_COUNTER
+    assert r.state() == before
+    assert names(r.cmd("stop", counter=MAX_JUMP)) == ["ack"] and r.pump.suspended
+
+
+def test_odd_text_in_a_refused_programme_is_reported():
+    """A field name that is not valid UTF-8 text (a lone surrogate from JSON) still gets its
+    programme_check, never an exception (review finding)."""
+    r = LinkRig(continuous())
+    (name, _, _, chk), = r.stage(b'{"\\ud800":1}')
+    assert name == "programme_check" and chk["reason"] == reasons.N_PROGRAMME

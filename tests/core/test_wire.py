@@ -43,7 +43,7 @@ def test_vectors_are_reproduced():
         assert hexlify(pack(f["name"], f["seq"], *values)).decode() == f["frame"], f["name"]
     for f in v["signed"]:
         frame = pack_signed(f["name"], f["seq"], unhexlify(f["key"]), f["role"], f["counter"],
-                            *f["values"])
+                            *f["values"], device=v["device"])
         assert hexlify(frame).decode() == f["frame"], f["name"]
 
 
@@ -135,3 +135,30 @@ def test_parser_allocates_nothing_per_byte():
         heap_unlock()
     parser.feed(b"\x00" + frame)
     assert parser.overflow == 1 and len(got) == 2
+
+
+def test_longest_encoding_does_not_overrun():
+    """SR-15: 267 non-zero bytes that are valid COBS decode to 266 bytes, one more than the
+    longest frame: dropped and counted, never an IndexError (review finding)."""
+    got, parser = _collect()
+    blob = b"\x01" * 267                   # 266 zero bytes, COBS-encoded
+    assert cobs.decode(blob) == bytes(266)
+    parser.feed(blob + b"\x00")
+    parser.feed(pack("ack", 1, 2, 3))
+    assert parser.bad_length == 1 and len(got) == 1
+
+
+def test_a_raising_handler_loses_only_its_frame():
+    got = []
+
+    def handler(mid, flags, seq, payload):
+        got.append(seq)
+        if seq == 1:
+            raise KeyError(seq)
+    parser = Parser(handler)
+    try:
+        parser.feed(pack("ack", 1, 2, 3))
+    except KeyError:
+        pass
+    parser.feed(pack("ack", 2, 2, 3))
+    assert got == [1, 2]
