@@ -89,6 +89,7 @@ def test_programme_review_then_commit(pump, capsys, tmp_path):
     code, out, _ = run(capsys, "program", new, "--dry-run")
     assert code == 0 and "read back and checked" in out and "dry run" in out
     assert re.search(r"\* concentration_ug_per_ml\s+2000\s+1000", out)
+    assert re.search(r"24 h window across the change .*: \d+ ug\n", out)
     code, out, _ = run(capsys, "status")
     assert "2100 ug/day" in out or "2400 ug/day" in out and "staged" not in out
     code, out, _ = run(capsys, "program", new, "--yes")
@@ -150,8 +151,10 @@ def test_clinician_commands(pump, capsys):
     assert run(capsys, "resume")[0] == 0
     code, out, _ = run(capsys, "refill", "--added-ul", "20000", "--aspirated-ul", "0")
     assert code == 0 and "refill_discrepancy" in out
-    code, out, _ = run(capsys, "alarms", "ack", "refill_discrepancy")
-    assert code == 0 and "acknowledged 1" in out
+    code, out, _ = run(capsys, "alarms", "ack")
+    assert code == 0 and "acknowledged refill_discrepancy (warning)" in out
+    code, out, _ = run(capsys, "alarms", "ack")
+    assert code == 0 and "no alarm waits" in out
     code, out, err = run(capsys, "alarms", "ack", "nonsense")
     assert code == 2 and "no alarm called" in err
     assert run(capsys, "alarms", "test")[0] == 0
@@ -289,3 +292,28 @@ def test_a_stuck_host_cannot_stall_the_served_pump():
     assert sel.get_key(a).events & selectors.EVENT_WRITE
     b.close()
     a.close()
+
+
+def test_review_warns_when_the_change_window_is_above_the_new_cap(capsys, monkeypatch,
+                                                                  tmp_path):
+    """The review shows the 24 h window straddling the change and flags it above the new
+    programme's own cap (docs/safety.md, open hazard made visible)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "core"))
+    from corekit import DAY, continuous
+    from linkkit import KEYS, LinkRig
+    rig = LinkRig(continuous(rate=4000, cap=4500))
+    rig.run_to(DAY)
+
+    def client(url, keys, timeout):
+        c = Client("loop://", dict(KEYS), timeout)
+        c.port = _DuplicatingPort(rig, duplicate=None)
+        return c
+    monkeypatch.setattr("pumpctl.commands.Client", client)
+    new = tmp_path / "low.toml"
+    new.write_text('mode = "continuous"\nconcentration_ug_per_ml = 2000\n'
+                   'rate_ug_per_day = 1000\nmax_ug_per_24h = 1500\n')
+    monkeypatch.setattr("pumpctl.commands.load_keys", lambda path: ("test-pump", dict(KEYS)))
+    code, out, _ = run(capsys, "program", str(new), "--dry-run", "--port", "loop://")
+    assert code == 0
+    assert re.search(r"across the change .*: 4\d{3} ug — ABOVE the new max_ug_per_24h of "
+                     r"1500 ug", out)

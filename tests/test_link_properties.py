@@ -15,7 +15,7 @@ from pumpwire.frame import pack, pack_signed  # noqa: E402
 
 COMMANDS = [("patient_bolus", ()), ("bolus", (100, 600)), ("stop", ()), ("resume", ()),
             ("refill", (0, 0, 30000000)), ("alarm_test", ()), ("priming", (0,)),
-            ("alarm_ack", (0,)), ("alarm_silence", ())]
+            ("alarm_ack", (4,)), ("alarm_silence", ())]
 ATTACKS = ("forge", "other_key", "wrong_role", "unsigned", "replay", "stale", "flip")
 
 

@@ -434,19 +434,30 @@ class Pump:
             units -= prog.basal_units(lo, hi, anchor_s)
         return units
 
+    def change_peak_ug(self, prog):
+        """The largest dose (ug, rounded up) in any 24 h window holding now if prog came into
+        force now: what the last 24 h delivered plus prog's schedule ahead. For the clinician's
+        review of a programme change (the window straddling it)."""
+        anchor_s = self.now_s - self.now_s % DAY_S
+        return ceil_div(self._change_peak(prog, anchor_s, self._old_drug_after(prog)),
+                        UG_UNITS)
+
+    def _change_peak(self, prog, anchor_s, old_drug):
+        single = None
+        if prog.single is not None:
+            single = (self.now_s + prog.single[1], prog.single[0], False)
+        return self._window_peak(prog, anchor_s, (), single, old_drug)
+
     def _check_history(self, prog, anchor_s, old_drug):
         """A new programme on top of what the last 24 h delivered must keep every window
         within the hard daily limit; in mode "bolus" its single bolus must also fit the
         programme's own cap, like any requested bolus. Running boluses do not count: a new
         programme aborts them."""
-        single = None
-        if prog.single is not None:
-            single = (self.now_s + prog.single[1], prog.single[0], False)
-        peak = self._window_peak(prog, anchor_s, (), single, old_drug)
+        peak = self._change_peak(prog, anchor_s, old_drug)
         if peak > limits.MAX_UG_PER_DAY * UG_UNITS:
             return ("max_ug_per_24h", "with the last 24 h's delivery a 24 h window would "
                     "exceed the hard limit of " + str(limits.MAX_UG_PER_DAY) + " ug")
-        if single is not None and peak > prog.cap_ug_24h * UG_UNITS:
+        if prog.single is not None and peak > prog.cap_ug_24h * UG_UNITS:
             return ("single_bolus.amount_ug", "with the last 24 h's delivery it would exceed "
                     "max_ug_per_24h")
         return None

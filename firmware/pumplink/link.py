@@ -55,7 +55,7 @@ class Link:
     persists the replay counters (raises OSError on failure). programme_text: the JSON text of
     the programme in force, for read-back."""
 
-    def __init__(self, pump, keys, device, store=None, high_water=None, programme_text=b""):
+    def __init__(self, pump, keys, device, store, high_water=None, programme_text=b""):
         self.pump = pump
         self.verifier = Verifier(keys, high_water)
         self.device = device
@@ -108,10 +108,13 @@ class Link:
         if self._staged_dict is not None:
             flags |= ST_STAGED
         bits = 0
+        unacked = 0
         for code, a in pump.alarms.table.items():
             bits |= 1 << code
-            if not a.acked and a.silenced_until > now:
-                flags |= ST_SILENCED
+            if not a.acked:
+                unacked |= 1 << code
+                if a.silenced_until > now:
+                    flags |= ST_SILENCED
         t = pump.tone()
         tone = TONE_CRITICAL if t is _CRIT else TONE_WARNING if t is _WARN else TONE_OFF
         basal = 0 if prog is None else prog.basal_at(now, pump.anchor_s)[0]
@@ -121,7 +124,8 @@ class Link:
             rate = plan.rate_num * pump.board.nl_per_step * 3600 // plan.rate_den
         nxt = pump.next_periodic_s()
         forecast = forecast_low_s(pump)
-        return (now, self.wall_base_s, 0 if prog is None else prog.mode, flags, bits, tone,
+        return (now, self.wall_base_s, 0 if prog is None else prog.mode, flags, bits, unacked,
+                tone,
                 basal, rate, pump.reservoir_nl, pump.lockout_remaining_s(),
                 -1 if nxt is None else nxt, -1 if forecast is None else forecast,
                 pump.steps & 0xFFFFFFFF, pump.log.seq, len(pump.boluses))
@@ -163,11 +167,10 @@ class Link:
         if r != AUTH_OK:
             self.bad_auth += 1
             return reasons.N_NO_KEY if r == AUTH_NO_KEY else reasons.N_BAD_TAG
-        if self.store is not None:
-            try:
-                self.store.save_counters(self.verifier.high_water)
-            except OSError:
-                return reasons.N_STORAGE
+        try:
+            self.store.save_counters(self.verifier.high_water)
+        except OSError:
+            return reasons.N_STORAGE
         return 0
 
     def _ack(self, s, seq, value):
@@ -257,12 +260,10 @@ class Link:
         self._answer(s, seq, r, added_nl)
 
     def _alarm_ack(self, s, seq, code):
-        pump = self.pump
-        done = 0
-        for c in list(pump.alarms.table):
-            if (code == 0 or c == code) and pump.acknowledge(pump.now_s, c):
-                done += 1
-        self._answer(s, seq, codes.OK if done or code == 0 else reasons.N_NO_ALARM, done)
+        if self.pump.acknowledge(self.pump.now_s, code):
+            self._ack(s, seq, code)
+        else:
+            self._nak(s, seq, reasons.N_NO_ALARM)
 
     def _alarm_silence(self, s, seq):
         self.pump.silence(self.pump.now_s)
@@ -316,8 +317,9 @@ class Link:
             d = strictjson.loads(text)
         except strictjson.JSONError as e:
             err = ("", "not valid JSON at byte " + str(e.at) + ": " + e.why)
+        prog = None
         if err is None:
-            err = parse_programme(d, self.pump.board)[1]
+            prog, err = parse_programme(d, self.pump.board)
         crc = crc32(text)
         if err is not None:
             self._discard()
@@ -326,10 +328,10 @@ class Link:
         self._staged_text = text
         self._staged_dict = d
         self._staged_crc = crc
-        self._check(s, seq, 0, crc, total, ("", ""))
+        self._check(s, seq, 0, crc, total, ("", ""), self.pump.change_peak_ug(prog))
 
-    def _check(self, s, seq, reason, crc, total, err):
-        s.send("programme_check", seq, reason, crc, total, err[0].encode()[:40],
+    def _check(self, s, seq, reason, crc, total, err, window_ug=0):
+        s.send("programme_check", seq, reason, crc, total, window_ug, err[0].encode()[:40],
                err[1].encode()[:88])
 
     def _programme_commit(self, s, seq, crc):

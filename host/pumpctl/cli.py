@@ -6,9 +6,11 @@ Simulate:
       dosing core) and print a summary (--json: programmed_nl, delivered_nl,
       max_abs_error_steps, boluses_given, boluses_refused, alarms, reservoir_nl_end ...).
   pumpctl sim SCENARIO.toml --serve [HOST:PORT | pty] [--speed X] [--keys FILE]
-      Serve the simulated pump on a local socket (default 127.0.0.1, any free port) or a
-      pseudo-terminal, its clock at X times real time, until Ctrl-C (or --days of pump time).
-      Every command below then works against it. FILE is created if it does not exist.
+      Serve the simulated pump (the scenario's board, programme and fill; its scripted events
+      are not played: commands come over the link) on a local socket (default 127.0.0.1, any
+      free port) or a pseudo-terminal, its clock at X times real time, until Ctrl-C or SIGTERM
+      (or --days of pump time). Every command below then works against it. FILE is created if
+      it does not exist; the replay counters are kept in FILE.counters.
 
 Talk to a pump (--port URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop://; default
 $PUMPCTL_PORT. --keys FILE: default $PUMPCTL_KEYS or ./pump-keys.json):
@@ -109,8 +111,6 @@ def build_parser():
     s.add_argument("--keys", help="with --serve: key file (created if missing; default "
                    "$PUMPCTL_KEYS or ./pump-keys.json)")
     s.add_argument("--device", help="with --serve: device name for a new key file")
-    s.add_argument("--scripted", action="store_true",
-                   help="with --serve: also play the scenario's scripted events")
     s.set_defaults(func=cmd_sim)
     commands.add_parsers(sub)
     return p

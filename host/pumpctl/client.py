@@ -299,8 +299,8 @@ class Client:
     def refill(self, expected_nl, aspirated_nl, added_nl):
         self._value("refill", expected_nl, aspirated_nl, added_nl)
 
-    def alarm_ack(self, code=0):
-        return self._value("alarm_ack", code)
+    def alarm_ack(self, code):
+        self._value("alarm_ack", code)
 
     def alarm_silence(self):
         self._value("alarm_silence")
@@ -313,7 +313,8 @@ class Client:
         return self._value("time_sync", int(time.time()) if wall_s is None else wall_s)
 
     def stage(self, programme_text):
-        """Stage a programme and read it back; returns the CRC the pump computed. Raises
+        """Stage a programme and read it back; returns the CRC the pump computed and the
+        largest 24 h dose across the change (programme_check.window_ug). Raises
         Refused (with field and reason) if the pump finds it invalid, Mismatch if the echo
         differs from what was sent."""
         total = len(programme_text)
@@ -330,7 +331,7 @@ class Client:
         echoed, crc = self.read_programme(1)
         if echoed != programme_text or crc != f["crc"] or crc != crc32(programme_text):
             raise Mismatch("the pump echoed a staged programme other than the one sent")
-        return crc
+        return crc, f["window_ug"]
 
     def commit(self, crc):
         return self._value("programme_commit", crc)

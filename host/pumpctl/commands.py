@@ -141,13 +141,21 @@ def cmd_program(args):
     with _connect(args, need_keys=True) as c:
         c.hello()
         current_text, current_crc = c.read_programme(0)
-        crc = c.stage(text)
-        current = json.loads(current_text) if current_text else None
+        crc, window_ug = c.stage(text)
+        try:
+            current = json.loads(current_text) if current_text else None
+        except ValueError:
+            current = {"(programme in force, unreadable)": current_text.decode("latin-1")}
         table, changed = show.side_by_side(current, pending)
         print(f"staged {len(text)} bytes, CRC-32 {crc:#010x}, read back and checked.\n")
         print(table)
         print(f"\n{changed} field(s) differ (*)." if changed else
               "\nThe staged programme is the same as the one in force.")
+        cap = pending.get("max_ug_per_24h")
+        print(f"Largest dose in any 24 h window across the change (the last 24 h's delivery "
+              f"plus the new schedule): {window_ug} ug"
+              + (f" — ABOVE the new max_ug_per_24h of {cap} ug" if isinstance(cap, int) and
+                 window_ug > cap else ""))
         if args.dry_run:
             c.discard()
             print("dry run: staged programme discarded")
@@ -187,14 +195,20 @@ def cmd_alarms(args):
         raise CommandError(f"alarms {args.action} takes no alarm name")
     with _connect(args, need_keys=True) as c:
         if args.action == "ack":
-            code = 0
-            if args.name not in (None, "all"):
+            # Acknowledge what is shown here, one by one: never "all", which would take an
+            # alarm raised meanwhile along unseen.
+            if args.name is not None:
                 if args.name not in ALARM_NAMES[1:]:
                     raise CommandError(f"no alarm called '{args.name}' (one of: "
-                                       f"{', '.join(ALARM_NAMES[1:])}, all)")
-                code = ALARM_NAMES.index(args.name)
-            n = c.alarm_ack(code)
-            print(f"acknowledged {n} alarm(s)")
+                                       f"{', '.join(ALARM_NAMES[1:])})")
+                todo = [ALARM_NAMES.index(args.name)]
+            else:
+                todo = show.alarm_codes(c.status()["unacked_bits"])
+                if not todo:
+                    print("no alarm waits for acknowledgement")
+            for code in todo:
+                c.alarm_ack(code)
+                print(f"acknowledged {show.alarm_label(code)}")
         elif args.action == "silence":
             c.alarm_silence()
             print("alarms silenced for 10 minutes")
@@ -232,7 +246,7 @@ def cmd_keys(args):
 
 def serve(args):
     """pumpctl sim SCENARIO --serve: the simulated pump on a socket or pseudo-terminal."""
-    from pumpsim.serve import Served
+    from pumpsim.serve import CounterFile, Served
     if args.speed <= 0:
         raise CommandError("--speed must be positive")
     path = _keys_path(args)
@@ -243,11 +257,12 @@ def serve(args):
         device, keys = new_keys(path, args.device or "sim-" + secrets.token_hex(2))
         made = " (created)"
     try:
-        board, programme, events, fill, _ = load_scenario(args.scenario)
-        sim = Simulation(board, programme, events if args.scripted else (), fill)
-    except ScenarioError as e:
+        board, programme, _, fill, _ = load_scenario(args.scenario)
+        sim = Simulation(board, programme, (), fill)
+        served = Served(sim, keys, device, CounterFile(path + ".counters"), compact(programme),
+                        args.speed)
+    except (ScenarioError, ValueError) as e:
         raise CommandError(f"{args.scenario}: {e}") from None
-    served = Served(sim, keys, device, compact(programme), args.speed)
     try:
         if args.serve == "pty":
             where = served.open_pty()

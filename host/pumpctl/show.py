@@ -16,6 +16,13 @@ def alarm_name(code):
     return ALARM_NAMES[code] if 0 < code < len(ALARM_NAMES) else f"alarm {code}"
 
 
+def alarm_label(code):
+    """'low_reservoir (warning)'."""
+    if code < len(ALARM_PRIORITY):
+        return f"{alarm_name(code)} ({PRIORITY_NAMES[ALARM_PRIORITY[code]]})"
+    return alarm_name(code)
+
+
 def alarm_codes(bits):
     return [c for c in range(16) if bits >> c & 1]
 
@@ -45,6 +52,7 @@ def status_words(st):
         "staged_programme": bool(flags & ST_STAGED),
         "silenced": bool(flags & ST_SILENCED),
         "alarms": [alarm_name(c) for c in alarm_codes(st["alarm_bits"])],
+        "unacknowledged": [alarm_name(c) for c in alarm_codes(st["unacked_bits"])],
         "tone": TONES[st["tone"]] if st["tone"] < len(TONES) else str(st["tone"]),
         "basal_ug_per_day": st["basal_ug_per_day"],
         "rate_ul_per_h": st["rate_nl_per_h"] / 1000,
@@ -77,9 +85,9 @@ def format_status(st, info=None):
         + (f", refill by {w['refill_by']}" if w["refill_by"] else ""),
     ]
     if w["alarms"]:
-        named = [f"{a} ({PRIORITY_NAMES[ALARM_PRIORITY[c]]})" if c < len(ALARM_PRIORITY)
-                 else a for a, c in zip(w["alarms"], alarm_codes(st["alarm_bits"]))]
-        lines.append(f"  alarms       {', '.join(named)}; tone {w['tone']}"
+        named = [alarm_label(c) + ("" if st["unacked_bits"] >> c & 1 else ", acknowledged")
+                 for c in alarm_codes(st["alarm_bits"])]
+        lines.append(f"  alarms       {'; '.join(named)}; tone {w['tone']}"
                      + (" (silenced)" if w["silenced"] else ""))
     else:
         lines.append("  alarms       none")

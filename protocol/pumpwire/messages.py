@@ -49,11 +49,13 @@ MESSAGES = (
      "Command `msg` refused with a reason code (docs/protocol.md#reasons): it did not act."),
     # -- telemetry
     (5, "status_request", "<", (), _ANY, "Ask for one `status`."),
-    (6, "status", "<IIBBHBIIIiiiIIB",
-     ("time_s", "wall_base_s", "mode", "flags", "alarm_bits", "tone", "basal_ug_per_day",
+    (6, "status", "<IIBBHHBIIIiiiIIB",
+     ("time_s", "wall_base_s", "mode", "flags", "alarm_bits", "unacked_bits", "tone",
+      "basal_ug_per_day",
       "rate_nl_per_h", "reservoir_nl", "lockout_s", "next_bolus_s", "forecast_s", "steps",
       "log_seq", "boluses"), (PUMP,),
-     "Mode, flags (ST_*), one bit per active alarm code, the tone sounding (TONE_*), basal rate "
+     "Mode, flags (ST_*), one bit per active alarm code and per alarm not yet acknowledged, the "
+     "tone sounding (TONE_*), basal rate "
      "in force, motor rate now, reservoir estimate, lockout left (0: none), next periodic bolus, "
      "refill forecast (reservoir at its low threshold), steps issued, the number the next event "
      "will get, boluses running."),
@@ -83,7 +85,9 @@ MESSAGES = (
     (25, "resume", "<", (), _C, "Resume delivery."),
     (26, "refill", "<III", ("expected_nl", "aspirated_nl", "added_nl"), _C,
      "Record a refill: what was expected, aspirated and added."),
-    (27, "alarm_ack", "<B", ("code",), _C, "Acknowledge one alarm (0: every active one)."),
+    (27, "alarm_ack", "<B", ("code",), _C,
+     "Acknowledge one alarm by its code: a host acknowledges the alarms it has shown, one by "
+     "one, never 'all' (an alarm raised meanwhile would be acknowledged unseen)."),
     (28, "alarm_silence", "<", (), _C, "Silence sounding alarms for 10 minutes."),
     (29, "alarm_test", "<", (), _C, "Sound each alarm tone."),
     (30, "time_sync", "<I", ("wall_s",), _C,
@@ -92,8 +96,11 @@ MESSAGES = (
     (40, "programme_stage", "<HHB128s", ("offset", "total", "length", "data"), _C,
      "A chunk of the pending programme (JSON text, total bytes); offset 0 starts over. The "
      "last chunk gets `programme_check`, the others an ack of the bytes held."),
-    (41, "programme_check", "<BIH40s88s", ("reason", "crc", "total", "field", "why"), (PUMP,),
-     "The staged programme checked: reason 0 and its CRC-32, or why it was refused."),
+    (41, "programme_check", "<BIHI40s88s",
+     ("reason", "crc", "total", "window_ug", "field", "why"), (PUMP,),
+     "The staged programme checked: reason 0 and its CRC-32, or why it was refused. window_ug "
+     "is the largest dose in any 24 h window holding the change if it came into force now "
+     "(the last 24 h's delivery plus the new schedule), for the review."),
     (42, "programme_read", "<BH", ("which", "offset"), _ANY,
      "Read back a programme's text: which 0 is the one in force, 1 the staged one."),
     (43, "programme_data", "<BHHIB128s",

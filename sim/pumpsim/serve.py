@@ -2,6 +2,7 @@
 pyserial) or a pseudo-terminal, so `pumpctl` talks to it exactly as to a board. Its clock runs
 at `speed` times real time; between arrivals it sleeps until the next thing is due. The pump is
 the unchanged dosing core behind the unchanged link handler (pumplink). CPython only."""
+import json
 import os
 import selectors
 import socket
@@ -11,26 +12,47 @@ import tty
 from pumplink.link import Link
 
 
-class MemoryStore:
-    """The replay counters, kept for the life of the process (persistent state: issue 5)."""
+class CounterFile:
+    """The replay counters' high-water marks in a file beside the key file, written whole to a
+    temporary file then renamed over the old one, so a served pump restarted with the same keys
+    still refuses frames recorded before (the board's storage comes with issues 4 and 5)."""
 
-    def __init__(self):
-        self.counters = None
+    def __init__(self, path):
+        self.path = path
+
+    def load(self):
+        try:
+            with open(self.path) as f:
+                hw = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{self.path}: unreadable replay counters ({e}); refusing to "
+                             "start with them reset") from None
+        if not (isinstance(hw, list) and len(hw) == 3 and all(isinstance(x, int) for x in hw)):
+            raise ValueError(f"{self.path}: not a list of three counters")
+        return hw
 
     def save_counters(self, high_water):
-        self.counters = list(high_water)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(list(high_water), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
 
 
 class Served:
-    """sim: a pumpsim Simulation; keys {role: bytes}; programme_text: the JSON of the
-    programme in force (for read-back)."""
+    """sim: a pumpsim Simulation; keys {role: bytes}; store: where the replay counters live
+    (CounterFile); programme_text: the JSON of the programme in force (for read-back)."""
 
-    def __init__(self, sim, keys, device, programme_text, speed=1.0):
+    def __init__(self, sim, keys, device, store, programme_text, speed=1.0):
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.sim = sim
         self.speed = speed
-        self.link = Link(sim.pump, keys, device, MemoryStore(), programme_text=programme_text)
+        self.link = Link(sim.pump, keys, device, store, store.load(),
+                         programme_text=programme_text)
         self.sel = selectors.DefaultSelector()
         self._t0 = time.monotonic()
         self._v0 = sim.pump.now_s

@@ -122,14 +122,19 @@ def test_clinician_commands():
     assert r.events(codes.E_TIME_SYNC)[0][3] == 1795000000 - HOUR
 
 
-def test_alarm_ack_all():
+def test_alarms_are_acknowledged_one_by_one():
+    """SR-12 over the link (review finding): no 'acknowledge all', so an alarm raised after
+    the host looked is never acknowledged unseen; status tells acknowledged from not."""
     r = LinkRig(continuous(rate=2000, cap=2500), fill_nl=3000000)
     r.run_to(DAY)
-    assert codes.A_LOW_RESERVOIR in r.pump.alarms.table
+    low = codes.A_LOW_RESERVOIR
     (_, _, _, st), = r.ask("status_request")
-    assert st["alarm_bits"] & (1 << codes.A_LOW_RESERVOIR) and st["tone"] > 0
-    name, f = r.last("alarm_ack", 0)
-    assert name == "ack" and f["value"] >= 1
+    assert st["alarm_bits"] == st["unacked_bits"] == 1 << low and st["tone"] > 0
+    assert r.last("alarm_ack", 0)[1]["reason"] == reasons.N_NO_ALARM
+    assert r.last("alarm_ack", low) == ("ack", {"msg": 27, "value": low})
+    (_, _, _, st), = r.ask("status_request")
+    assert st["alarm_bits"] == 1 << low and st["unacked_bits"] == 0
+    assert r.last("alarm_ack", low)[1]["reason"] == reasons.N_NO_ALARM
 
 
 def test_read_only_requests_need_no_key_and_messages_from_the_pump_are_refused():
@@ -151,6 +156,9 @@ def test_two_phase_programming():
     got = r.stage(text)
     (name, _, _, chk), = got
     assert name == "programme_check" and chk["reason"] == 0 and chk["crc"] == crc32(text)
+    # the review's largest 24 h window across the change: here the new programme's first day
+    # (2100-2400 ug/day basal and eight 250 ug boluses) outweighs 1 h of 500 ug/day behind
+    assert chk["window_ug"] == 4300
     assert r.pump.prog is old                       # staged, not in force
     (_, _, _, st), = r.ask("status_request")
     assert st["flags"] & ST_STAGED
@@ -300,3 +308,12 @@ def test_odd_text_in_a_refused_programme_is_reported():
     r = LinkRig(continuous())
     (name, _, _, chk), = r.stage(b'{"\\ud800":1}')
     assert name == "programme_check" and chk["reason"] == reasons.N_PROGRAMME
+
+
+def test_review_shows_the_window_straddling_a_change():
+    """The open hazard of docs/safety.md: a programme valid alone can, with the last 24 h's
+    delivery, put a window above its own cap; programme_check says how much, for the review."""
+    r = LinkRig(continuous(rate=4000, cap=4500))
+    r.run_to(DAY)
+    (_, _, _, chk), = r.stage(compact(continuous(rate=1000, cap=1500)))
+    assert chk["reason"] == 0 and 3990 <= chk["window_ug"] <= 4001

@@ -79,7 +79,7 @@ def test_parser_takes_any_chunks_and_skips_garbage():
 
 
 def test_parser_counts_corruption_and_never_accepts_it():
-    frame = bytearray(pack("status", 9, 86400, 0, 2, 5, 2, 2, 2100, 4200, 36413000, 600, -1, -1,
+    frame = bytearray(pack("status", 9, 86400, 0, 2, 5, 2, 2, 2, 2100, 4200, 36413000, 600, -1, -1,
                             3337500, 12, 1))
     for i in range(len(frame) - 1):
         for bit in (1, 0x80):
