@@ -234,8 +234,9 @@ def _constants_part():
         ("`frame.FLAG_PUSH`", frame.FLAG_PUSH, "pushed by the pump, not a reply"),
         ("`frame.MAX_PAYLOAD`", frame.MAX_PAYLOAD, "bytes (the length byte)"),
         ("`frame.MAX_FRAME`", frame.MAX_FRAME, "bytes before COBS"),
-        ("", cobs.encoded_size(frame.MAX_FRAME) + 1,
-         "most bytes on the wire for one frame, delimiter included"),
+        ("", 2 * cobs.encoded_size(frame.MAX_FRAME) + 2,
+         "most bytes on the wire for one frame (every byte escaped), delimiters included"),
+        ("`frame.ESC`", "0x%02X" % frame.ESC, "escape: ESC, b ^ 0x20 stands for 0x03 or ESC"),
         ("`frame.TRAILER`", frame.TRAILER, "bytes: role 1, counter 4, tag %d" % auth.TAG_LEN),
         ("`auth.TAG_LEN`", auth.TAG_LEN, "bytes of the HMAC-SHA256 kept"),
         ("`crc.CHECK`", "0x%08X" % crc.CHECK, "CRC-32/ISO-HDLC of `b\"123456789\"`"),
@@ -250,7 +251,7 @@ def _example_part():
     seq, period = 7, 60
     wire = frame.pack("telemetry", seq, period)
     m = messages.BY_NAME["telemetry"]
-    raw = cobs.decode(wire[:-1])
+    raw = frame.unframe(wire)
     n = len(raw)
     out = ["### Worked examples", "",
            "`telemetry` (id %d, fingerprint 0x%02X), seq %d, period_s %d:"
@@ -263,7 +264,7 @@ def _example_part():
     wire = frame.pack_signed("bolus", seq, _EXAMPLE_KEY, role, counter, *values,
                              device=_EXAMPLE_DEVICE)
     m = messages.BY_NAME["bolus"]
-    raw = cobs.decode(wire[:-1])
+    raw = frame.unframe(wire)
     n = len(raw)
     body = raw[frame.HEADER_LEN:frame.HEADER_LEN + m[7]]
     trailer = raw[frame.HEADER_LEN + m[7]:n - 4]

@@ -25,7 +25,7 @@ SAMPLES = {
     "log_record": [12, 3600, 3, 3, 250],
     "log_end": [13, 0, 57],
     "link_stats_request": [],
-    "link_stats": [100, 1, 2, 0, 3, 0, 4, 5, 6],
+    "link_stats": [100, 1, 2, 0, 3, 0, 4, 5, 6, 7],
     "patient_bolus": [],
     "bolus": [250, 600],
     "priming": [0],

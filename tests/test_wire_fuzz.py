@@ -70,3 +70,18 @@ def test_hmac_matches_cpython(key, msg):
 
     from pumpwire.auth import hmac_sha256
     assert hmac_sha256(key, msg) == hmac.new(key, msg, hashlib.sha256).digest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFF))
+def test_frames_never_carry_ctrl_c(seq, value, detail):
+    """A board's USB serial line turns 0x03 into Ctrl-C: no frame carries it (escaped), and
+    escaped frames parse back to what was sent."""
+    from pumpwire.frame import ESC
+    frame = pack("status", seq, value, value, 3, 3, detail, detail, 3, value, value, value,
+                 -1, -1, value, value, 3)
+    assert 3 not in frame and frame[0] == 0 == frame[-1] and 0 not in frame[1:-1]
+    got, _ = _run([frame])
+    assert len(got) == 1 and got[0][1] == seq
+    got, _ = _run([frame.replace(bytes((ESC, 0x23)), b"\x03")])   # a bare 0x03 is accepted
+    assert len(got) == 1

@@ -66,7 +66,8 @@ class Alarms:
     def silence(self, now):
         """Mute every sounding alarm for SILENCE_S; they sound again after it if still active."""
         until = now + limits.SILENCE_S
-        for a in self.table.values():
+        for code in sorted(self.table):     # the same log order on every interpreter
+            a = self.table[code]
             if not a.acked and a.priority != P_TEST:
                 a.silenced_until = until
                 self._log.add(now, E_ALARM_SILENCE, a.code, until)

@@ -65,6 +65,7 @@ class Link:
         self.bad_auth = 0
         self.replays = 0
         self.denied = 0
+        self.ignored = 0
         self.sessions = []
         self._msg = 0                # id of the command being handled
         self._discard()
@@ -136,7 +137,9 @@ class Link:
         m = BY_ID[msg_id]
         senders = m[4]
         if PUMP in senders:
-            s.send("nak", seq, msg_id, reasons.N_NOT_COMMAND, 0)
+            # A pump's own message coming back (an echoing line, another pump): dropped
+            # without a word, or two ends would answer each other's answers for ever.
+            self.ignored += 1
             return
         self._msg = msg_id
         if READ not in senders:
@@ -213,7 +216,7 @@ class Link:
     def _link_stats_request(self, s, seq):
         p = s.parser
         s.send("link_stats", seq, p.ok, p.bad_crc, p.bad_length, p.bad_version, p.unknown,
-               p.overflow, self.bad_auth, self.replays, self.denied)
+               p.overflow, self.bad_auth, self.replays, self.denied, self.ignored)
 
     def _programme_read(self, s, seq, which, offset):
         text = self.current if which == 0 else self._staged_text if which == 1 else None

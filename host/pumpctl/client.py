@@ -120,10 +120,8 @@ class Client:
         return self._seq
 
     def _send(self, frame):
-        """A leading 0x00 ends whatever a previous host or line noise left half-sent, so the
-        pump's parser starts this frame clean."""
         try:
-            self.port.write(b"\0" + frame)
+            self.port.write(frame)
             self.port.flush()
         except (serial.SerialException, OSError) as e:
             raise LinkError(f"{self.url}: write failed: {e}") from None

@@ -7,7 +7,7 @@
 import struct
 
 from pumpwire.auth import TAG_LEN, tag
-from pumpwire.cobs import decode_into, encode_into, encoded_size
+from pumpwire.cobs import decode, decode_into, encode_into, encoded_size
 from pumpwire.crc import crc32
 from pumpwire.messages import BY_ID, BY_NAME
 
@@ -20,22 +20,50 @@ FLAG_AUTH = 1     # payload ends with the authentication trailer
 FLAG_PUSH = 2     # telemetry the pump sent by itself (not a reply)
 TRAILER = 5 + TAG_LEN
 
+# On a board's USB serial line a 0x03 byte is Ctrl-C: MicroPython would interrupt the running
+# pump application. So after COBS, 0x03 and the escape byte itself are sent as ESC, b ^ 0x20.
+# Frames then never carry 0x03 (nor 0x00 inside), and a host's Ctrl-C (mpremote) still
+# reaches the REPL. Each frame is also preceded by a 0x00, so whatever a previous sender or
+# line noise left half-sent ends before it.
+ESC = 0x1B
+CTRL_C = 0x03
+
 
 def _header(msg_id, flags, seq, length):
     return struct.pack(HEADER, VERSION, msg_id, flags, seq & 0xFFFF, length)
 
 
 def encode(msg_id, seq, payload, flags=0):
-    """One frame, delimiter included, as bytes."""
+    """One frame as sent: 0x00, COBS with 0x03 and ESC escaped, 0x00."""
     fp = BY_ID[msg_id][6]
     if len(payload) > MAX_PAYLOAD:
         raise ValueError("payload too long")
     raw = _header(msg_id, flags, seq, len(payload)) + payload
     raw += struct.pack("<I", crc32(bytes((fp,)), crc32(raw)))
-    out = bytearray(encoded_size(len(raw)) + 1)
-    n = encode_into(raw, len(raw), out)
-    out[n] = 0
-    return bytes(out[:n + 1])
+    cobs = bytearray(encoded_size(len(raw)))
+    n = encode_into(raw, len(raw), cobs)
+    out = bytearray(b"\0")
+    for i in range(n):
+        b = cobs[i]
+        if b == CTRL_C or b == ESC:
+            out.append(ESC)
+            b ^= 0x20
+        out.append(b)
+    out.append(0)
+    return bytes(out)
+
+
+def unframe(wire):
+    """One frame as sent -> the decoded header + payload + CRC, or None (host and tests)."""
+    cobs = bytearray()
+    esc = False
+    for b in wire.strip(b"\0"):
+        if b == ESC:
+            esc = True
+            continue
+        cobs.append(b ^ 0x20 if esc else b)
+        esc = False
+    return decode(bytes(cobs))
 
 
 def pack(name_or_id, seq, *values, flags=0):
@@ -86,6 +114,7 @@ class Parser:
         self._dec = bytearray(len(self._raw))   # COBS never decodes longer than its input
         self._n = 0
         self._overflow = False
+        self._esc = False
         self.ok = 0
         self.bad_crc = 0
         self.bad_length = 0
@@ -101,13 +130,21 @@ class Parser:
             b = data[i]
             if b == 0:
                 n = self._n
-                self._n = 0                  # first: a handler that raises loses one frame
+                self._n = 0              # first, so a handler that raises leaves a clean state
+                self._esc = False
                 if self._overflow:
                     self._overflow = False
                     self.overflow += 1
                 elif n:
                     self._frame(n)
-            elif self._n < len(raw):
+                continue
+            if b == ESC:
+                self._esc = True
+                continue
+            if self._esc:
+                self._esc = False
+                b ^= 0x20
+            if self._n < len(raw):
                 raw[self._n] = b
                 self._n += 1
             else:

@@ -70,10 +70,11 @@ MESSAGES = (
      "End of a log stream: resume from next_seq; records below oldest_seq were overwritten; "
      "log_seq is the number the next event will get (as in status)."),
     (11, "link_stats_request", "<", (), _ANY, "Ask for `link_stats`."),
-    (12, "link_stats", "<IIIIIIIII",
+    (12, "link_stats", "<IIIIIIIIII",
      ("ok", "bad_crc", "bad_length", "bad_version", "unknown", "overflow", "bad_auth",
-      "replays", "denied"), (PUMP,),
-     "Frame counters of this link and the pump's authentication counters."),
+      "replays", "denied", "ignored"), (PUMP,),
+     "Frame counters of this link, the pump's authentication counters, and frames of "
+     "pump-only messages dropped (an echoing line)."),
     # -- therapy commands
     (20, "patient_bolus", "<", (), (PATIENT, CLINICIAN),
      "The patient asks for the programmed patient bolus (every limit applies)."),

@@ -116,7 +116,7 @@ class Simulation:
                 if ev["alarm"] not in ALARM_NAMES[1:]:
                     raise ScenarioError("ack: no alarm called '" + str(ev["alarm"]) + "'")
                 which = ALARM_NAMES.index(ev["alarm"])
-            for code in list(pump.alarms.table):
+            for code in sorted(pump.alarms.table):
                 if which is None or code == which:
                     pump.acknowledge(now, code)
         elif a == "silence":
