@@ -79,7 +79,7 @@ def test_frames_never_carry_ctrl_c(seq, value, detail):
     escaped frames parse back to what was sent."""
     from pumpwire.frame import ESC
     frame = pack("status", seq, value, value, 3, 3, detail, detail, 3, value, value, value,
-                 -1, -1, value, value, 3)
+                 -1, -1, -1, value, value, 3)
     assert 3 not in frame and frame[0] == 0 == frame[-1] and 0 not in frame[1:-1]
     got, _ = _run([frame])
     assert len(got) == 1 and got[0][1] == seq
