@@ -151,10 +151,14 @@ def test_clinician_commands(pump, capsys):
     assert run(capsys, "resume")[0] == 0
     code, out, _ = run(capsys, "refill", "--added-ul", "20000", "--aspirated-ul", "0")
     assert code == 0 and "refill_discrepancy" in out
-    code, out, _ = run(capsys, "alarms", "ack")
+    code, out, err = run(capsys, "alarms", "ack")
+    assert code == 2 and "waiting: refill_discrepancy (warning)" in err
+    code, out, _ = run(capsys, "alarms", "ack", "refill_discrepancy")
     assert code == 0 and "acknowledged refill_discrepancy (warning)" in out
     code, out, _ = run(capsys, "alarms", "ack")
     assert code == 0 and "no alarm waits" in out
+    code, out, err = run(capsys, "alarms", "ack", "refill_discrepancy")
+    assert code == 1 and "no_such_alarm" in err
     code, out, err = run(capsys, "alarms", "ack", "nonsense")
     assert code == 2 and "no alarm called" in err
     assert run(capsys, "alarms", "test")[0] == 0
@@ -304,8 +308,8 @@ def test_review_warns_when_the_change_window_is_above_the_new_cap(capsys, monkey
     rig = LinkRig(continuous(rate=4000, cap=4500))
     rig.run_to(DAY)
 
-    def client(url, keys, timeout):
-        c = Client("loop://", dict(KEYS), timeout)
+    def client(url, keys, timeout, device=None):
+        c = Client("loop://", dict(KEYS), timeout, device)
         c.port = _DuplicatingPort(rig, duplicate=None)
         return c
     monkeypatch.setattr("pumpctl.commands.Client", client)
@@ -317,3 +321,60 @@ def test_review_warns_when_the_change_window_is_above_the_new_cap(capsys, monkey
     assert code == 0
     assert re.search(r"across the change .*: 4\d{3} ug — ABOVE the new max_ug_per_24h of "
                      r"1500 ug", out)
+
+
+def test_monitor_says_when_telemetry_stops(tmp_path):
+    """A pump that goes quiet is reported, not shown frozen at its last good line (review)."""
+    import signal
+    proc, url, keys = _serve(tmp_path)
+    try:
+        mon = subprocess.Popen([sys.executable, "-m", "pumpctl.cli", "monitor", "--port", url,
+                                "--keys", keys, "--period", "60", "--count", "8",
+                                "--timeout", "1"], stdout=subprocess.PIPE, text=True)
+        lines = [mon.stdout.readline() for _ in range(3)]
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(4.5)
+        proc.send_signal(signal.SIGCONT)
+        out = "".join(lines) + mon.communicate(timeout=30)[0]
+        assert mon.returncode == 0
+        assert "!! no telemetry" in out and "telemetry is back" in out
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_wrong_pump_for_the_key_file(pump, capsys, tmp_path):
+    """Review finding: keys for pump A used on pump B (even if they share keys) are refused
+    before anything is signed."""
+    url, keys = pump
+    with open(keys) as f:
+        data = json.load(f)
+    data["device"] = "patient-A"
+    other = tmp_path / "a.json"
+    other.write_text(json.dumps(data))
+    code, _, err = run(capsys, "stop", "--keys", str(other))
+    assert code == 3 and "key file is for pump 'patient-A'" in err
+    code, out, _ = run(capsys, "status")
+    assert "NOT delivering" not in out
+
+
+def test_replay_counters_survive_a_restart(tmp_path, capsys):
+    """SR-17 for the served pump: its counters live beside the key file; keys used before
+    without their counters are refused rather than reset."""
+    proc, url, keys = _serve(tmp_path)
+    try:
+        assert run(capsys, "stop", "--port", url, "--keys", keys)[0] == 0
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    proc, url, keys = _serve(tmp_path)
+    try:
+        with Client(url) as c:
+            assert c.hello()["clinician_counter"] == 1
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    os.remove(keys + ".counters")
+    with pytest.raises(AssertionError, match="counters missing"):
+        _serve(tmp_path)

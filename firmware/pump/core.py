@@ -122,7 +122,7 @@ class Pump:
         old_drug = None
         if err is None:
             old_drug = self._old_drug_after(prog)
-            err = self._check_history(prog, now_s - now_s % DAY_S, old_drug)
+            err = self._history_error(prog, self._change_peak(prog, old_drug))
         if err is not None:
             self.log.add(now_s, E_PROGRAMME_REJECTED, 0, 0)
             return err
@@ -434,26 +434,25 @@ class Pump:
             units -= prog.basal_units(lo, hi, anchor_s)
         return units
 
-    def change_peak_ug(self, prog):
-        """The largest dose (ug, rounded up) in any 24 h window holding now if prog came into
-        force now: what the last 24 h delivered plus prog's schedule ahead. For the clinician's
-        review of a programme change (the window straddling it)."""
-        anchor_s = self.now_s - self.now_s % DAY_S
-        return ceil_div(self._change_peak(prog, anchor_s, self._old_drug_after(prog)),
-                        UG_UNITS)
+    def review_change(self, prog):
+        """What program() would say of a parsed programme now, without installing it:
+        (None or (field, reason), the largest dose in ug, rounded up, in any 24 h window
+        holding now: what the last 24 h delivered plus prog's schedule ahead). For the
+        clinician's review of a staged programme (the window straddling the change)."""
+        peak = self._change_peak(prog, self._old_drug_after(prog))
+        return self._history_error(prog, peak), ceil_div(peak, UG_UNITS)
 
-    def _change_peak(self, prog, anchor_s, old_drug):
+    def _change_peak(self, prog, old_drug):
         single = None
         if prog.single is not None:
             single = (self.now_s + prog.single[1], prog.single[0], False)
-        return self._window_peak(prog, anchor_s, (), single, old_drug)
+        return self._window_peak(prog, self.now_s - self.now_s % DAY_S, (), single, old_drug)
 
-    def _check_history(self, prog, anchor_s, old_drug):
+    def _history_error(self, prog, peak):
         """A new programme on top of what the last 24 h delivered must keep every window
         within the hard daily limit; in mode "bolus" its single bolus must also fit the
         programme's own cap, like any requested bolus. Running boluses do not count: a new
         programme aborts them."""
-        peak = self._change_peak(prog, anchor_s, old_drug)
         if peak > limits.MAX_UG_PER_DAY * UG_UNITS:
             return ("max_ug_per_24h", "with the last 24 h's delivery a 24 h window would "
                     "exceed the hard limit of " + str(limits.MAX_UG_PER_DAY) + " ug")

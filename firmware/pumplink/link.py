@@ -320,18 +320,20 @@ class Link:
             d = strictjson.loads(text)
         except strictjson.JSONError as e:
             err = ("", "not valid JSON at byte " + str(e.at) + ": " + e.why)
-        prog = None
+        window_ug = 0
         if err is None:
             prog, err = parse_programme(d, self.pump.board)
+            if err is None:
+                err, window_ug = self.pump.review_change(prog)
         crc = crc32(text)
         if err is not None:
             self._discard()
-            self._check(s, seq, reasons.N_PROGRAMME, crc, total, err)
+            self._check(s, seq, reasons.N_PROGRAMME, crc, total, err, window_ug)
             return
         self._staged_text = text
         self._staged_dict = d
         self._staged_crc = crc
-        self._check(s, seq, 0, crc, total, ("", ""), self.pump.change_peak_ug(prog))
+        self._check(s, seq, 0, crc, total, ("", ""), window_ug)
 
     def _check(self, s, seq, reason, crc, total, err, window_ug=0):
         s.send("programme_check", seq, reason, crc, total, window_ug, err[0].encode()[:40],

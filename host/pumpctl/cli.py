@@ -22,7 +22,7 @@ $PUMPCTL_PORT. --keys FILE: default $PUMPCTL_KEYS or ./pump-keys.json):
   pumpctl program FILE [--yes | --dry-run]
                                    stage, read back, show in force vs staged, commit
   pumpctl refill --added-ul N --aspirated-ul N [--expected-ul N]
-  pumpctl alarms ack [NAME] | silence | test
+  pumpctl alarms ack NAME... | silence | test
   pumpctl stop | resume | time-sync
   pumpctl keys new FILE [--device NAME]   a key file for a new pump
 

@@ -15,7 +15,7 @@ from pumpwire import reasons
 from pumpwire.auth import CLINICIAN, PATIENT, ROLE_NAMES
 from pumpwire.crc import crc32
 from pumpwire.frame import FLAG_PUSH, VERSION, Parser, pack, pack_signed
-from pumpwire.messages import BY_ID, CHUNK, PUMP, SCHEMA
+from pumpwire.messages import BY_ID, BY_NAME, CHUNK, PUMP, SCHEMA
 
 DEFAULT_TIMEOUT_S = 2.0
 
@@ -77,15 +77,18 @@ Frame = collections.namedtuple("Frame", "name seq flags fields")
 
 
 class Client:
-    """keys: {role: key bytes} for signed commands (None: read-only)."""
+    """keys: {role: key bytes} for signed commands (None: read-only); device: the pump those
+    keys belong to (from the key file): a pump answering with another name is a Mismatch, so a
+    clinician holding one patient's keys is told when plugged into another's pump."""
 
-    def __init__(self, url, keys=None, timeout=DEFAULT_TIMEOUT_S):
+    def __init__(self, url, keys=None, timeout=DEFAULT_TIMEOUT_S, device=None):
         try:
             self.port = serial.serial_for_url(url, baudrate=115200, timeout=0.01,
                                               write_timeout=timeout)
         except (serial.SerialException, ValueError, OSError) as e:
             raise NoDevice(f"cannot open {url}: {e}") from None
         self.url = url
+        self.device = device
         self.keys = keys or {}
         self.timeout = timeout
         self.pushes = collections.deque(maxlen=1000)
@@ -197,6 +200,8 @@ class Client:
         if last.name == "nak" and last.fields["reason"] in (reasons.N_REPLAY, reasons.N_COUNTER):
             self._counter.pop(role, None)
         self._check(name, got)
+        if last.name == "ack" and last.fields["msg"] != BY_NAME[name][0]:
+            raise Mismatch(f"{name}: the pump acknowledged message {last.fields['msg']} instead")
         return got
 
     def _next_counter(self, role):
@@ -228,6 +233,9 @@ class Client:
                            f"this host {VERSION} schema {SCHEMA:#010x}")
         f["board"] = text(f["board"])
         f["device"] = text(f["device"])
+        if self.device is not None and f["device"] != self.device:
+            raise Mismatch(f"{self.url} is pump '{f['device']}', but the key file is for pump "
+                           f"'{self.device}': wrong pump or wrong key file")
         self.info = f
         return f
 

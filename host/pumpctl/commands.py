@@ -3,11 +3,12 @@ import json
 import os
 import secrets
 import signal
+import time
 import tomllib
 
 from pump.names import ALARM_NAMES
 from pumpctl import show
-from pumpctl.client import Client
+from pumpctl.client import Client, LinkError
 from pumpctl.errors import CommandError
 from pumpctl.keys import load_keys, new_keys
 from pumpsim.engine import Simulation
@@ -25,16 +26,20 @@ def _connect(args, need_keys=False):
     port = args.port or os.environ.get("PUMPCTL_PORT")
     if not port:
         raise CommandError("no pump given: --port URL (or set PUMPCTL_PORT)")
-    keys = None
+    keys = device = None
     path = _keys_path(args)
     if need_keys or os.path.exists(path):
-        keys = load_keys(path)[1]
-    return Client(port, keys, timeout=args.timeout)
+        device, keys = load_keys(path)
+    return Client(port, keys, timeout=args.timeout, device=device)
 
 
 def compact(programme):
     """The programme's text on the wire: compact JSON, keys in the file's order."""
-    return json.dumps(programme, separators=(",", ":")).encode()
+    try:
+        return json.dumps(programme, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as e:
+        raise CommandError(f"programme: {e} (a programme holds tables, lists, whole numbers "
+                           "and strings)") from None
 
 
 # ---- read-only ----
@@ -70,11 +75,15 @@ def cmd_monitor(args):
         seen = c.status()["log_seq"]
         c.telemetry(args.period)
         shown = 0
+        watch = Staleness(args.period)
         try:
             while args.count is None or shown < args.count:
                 c.poll(0.1)
+                if not c.pushes and watch.overdue():
+                    _probe(c, args.period, watch)
                 while c.pushes and (args.count is None or shown < args.count):
                     st = c.pushes.popleft().fields
+                    watch.arrived()
                     print(show.monitor_line(st), flush=True)
                     shown += 1
                     if st["log_seq"] > seen:
@@ -85,7 +94,44 @@ def cmd_monitor(args):
         except KeyboardInterrupt:
             pass
         finally:
-            c.telemetry(0)
+            try:
+                c.telemetry(0)
+            except LinkError:
+                pass
+
+
+class Staleness:
+    """When telemetry is overdue: three of the gaps seen between pushes (the pump's clock may
+    run faster than real time, in the simulator), and never less than 2 s."""
+
+    def __init__(self, period_s):
+        self.gap = float(period_s)
+        self.last = time.monotonic()
+        self.warned = False
+
+    def arrived(self):
+        now = time.monotonic()
+        if self.warned:
+            print("    telemetry is back", flush=True)
+        self.gap, self.last, self.warned = now - self.last, now, False
+
+    def overdue(self):
+        return time.monotonic() - self.last > max(2.0, 3 * self.gap)
+
+
+def _probe(c, period, watch):
+    """Telemetry is overdue: ask directly. A pump that answers has lost the subscription (a
+    restart): subscribe again. One that does not is reported, once per silence."""
+    try:
+        c.status()
+        c.telemetry(period)
+        watch.last = time.monotonic()
+    except LinkError:
+        if not watch.warned:
+            print(f"!! no telemetry for {time.monotonic() - watch.last:.0f} s and no answer: "
+                  "pump or link down", flush=True)
+            watch.warned = True
+        watch.last = time.monotonic()
 
 
 # ---- commands ----
@@ -140,8 +186,8 @@ def cmd_program(args):
     text = compact(pending)
     with _connect(args, need_keys=True) as c:
         c.hello()
-        current_text, current_crc = c.read_programme(0)
         crc, window_ug = c.stage(text)
+        current_text, _ = c.read_programme(0)      # after staging: the latest in force
         try:
             current = json.loads(current_text) if current_text else None
         except ValueError:
@@ -191,22 +237,27 @@ def cmd_refill(args):
 
 
 def cmd_alarms(args):
-    if args.name is not None and args.action != "ack":
+    if args.names and args.action != "ack":
         raise CommandError(f"alarms {args.action} takes no alarm name")
+    for name in args.names:
+        if name not in ALARM_NAMES[1:]:
+            raise CommandError(f"no alarm called '{name}' (one of: "
+                               f"{', '.join(ALARM_NAMES[1:])})")
     with _connect(args, need_keys=True) as c:
         if args.action == "ack":
-            # Acknowledge what is shown here, one by one: never "all", which would take an
-            # alarm raised meanwhile along unseen.
-            if args.name is not None:
-                if args.name not in ALARM_NAMES[1:]:
-                    raise CommandError(f"no alarm called '{args.name}' (one of: "
-                                       f"{', '.join(ALARM_NAMES[1:])})")
-                todo = [ALARM_NAMES.index(args.name)]
-            else:
-                todo = show.alarm_codes(c.status()["unacked_bits"])
-                if not todo:
+            # Only alarms the user names, one by one: never "all", which would take along
+            # an alarm raised after they last looked.
+            if not args.names:
+                waiting = show.alarm_codes(c.status()["unacked_bits"])
+                if not waiting:
                     print("no alarm waits for acknowledgement")
-            for code in todo:
+                    return 0
+                raise CommandError(
+                    "name the alarms to acknowledge; waiting: " +
+                    ", ".join(show.alarm_label(code) for code in waiting) +
+                    " (e.g. pumpctl alarms ack " + show.alarm_name(waiting[0]) + ")")
+            for name in args.names:
+                code = ALARM_NAMES.index(name)
                 c.alarm_ack(code)
                 print(f"acknowledged {show.alarm_label(code)}")
         elif args.action == "silence":
@@ -259,8 +310,9 @@ def serve(args):
     try:
         board, programme, _, fill, _ = load_scenario(args.scenario)
         sim = Simulation(board, programme, (), fill)
-        served = Served(sim, keys, device, CounterFile(path + ".counters"), compact(programme),
-                        args.speed)
+        counters = CounterFile(path + ".counters")
+        served = Served(sim, keys, device, counters, counters.load(new_keys=bool(made)),
+                        compact(programme), args.speed)
     except (ScenarioError, ValueError) as e:
         raise CommandError(f"{args.scenario}: {e}") from None
     try:
@@ -339,7 +391,8 @@ def add_parsers(sub):
 
     p = _link_args(sub.add_parser("alarms", help="acknowledge, silence or test alarms"))
     p.add_argument("action", choices=("ack", "silence", "test"))
-    p.add_argument("name", nargs="?", help="with ack: the alarm (default all)")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="with ack: the alarms to acknowledge (without: list those waiting)")
     p.set_defaults(func=cmd_alarms)
 
     for name, fn, text in (("stop", cmd_stop, "stop delivery"),

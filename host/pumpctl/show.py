@@ -46,7 +46,8 @@ def status_words(st):
     return {
         "time": clock(st["time_s"]),
         "wall": wall(st["time_s"], st["wall_base_s"]),
-        "mode": MODE_NAMES[st["mode"]] if flags & ST_PROGRAMMED else "not programmed",
+        "mode": (MODE_NAMES[st["mode"]] if st["mode"] < len(MODE_NAMES) else
+                 f"mode {st['mode']}") if flags & ST_PROGRAMMED else "not programmed",
         "delivering": bool(flags & ST_DELIVERING),
         "stopped_by_command": bool(flags & ST_STOPPED),
         "staged_programme": bool(flags & ST_STAGED),

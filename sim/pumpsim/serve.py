@@ -20,12 +20,18 @@ class CounterFile:
     def __init__(self, path):
         self.path = path
 
-    def load(self):
+    def load(self, new_keys):
+        """The saved marks; none only for keys made just now. Keys used before whose counters
+        are missing would reopen every frame ever recorded: refused."""
         try:
             with open(self.path) as f:
                 hw = json.load(f)
         except FileNotFoundError:
-            return None
+            if new_keys:
+                return None
+            raise ValueError(f"{self.path}: replay counters missing for keys used before; "
+                             "refusing to start with them reset (make new keys, or restore "
+                             "the file)") from None
         except (OSError, ValueError) as e:
             raise ValueError(f"{self.path}: unreadable replay counters ({e}); refusing to "
                              "start with them reset") from None
@@ -40,18 +46,23 @@ class CounterFile:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        fd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+        try:
+            os.fsync(fd)             # the rename itself survives a power cut
+        finally:
+            os.close(fd)
 
 
 class Served:
     """sim: a pumpsim Simulation; keys {role: bytes}; store: where the replay counters live
     (CounterFile); programme_text: the JSON of the programme in force (for read-back)."""
 
-    def __init__(self, sim, keys, device, store, programme_text, speed=1.0):
+    def __init__(self, sim, keys, device, store, high_water, programme_text, speed=1.0):
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.sim = sim
         self.speed = speed
-        self.link = Link(sim.pump, keys, device, store, store.load(),
+        self.link = Link(sim.pump, keys, device, store, high_water,
                          programme_text=programme_text)
         self.sel = selectors.DefaultSelector()
         self._t0 = time.monotonic()
@@ -89,8 +100,16 @@ class Served:
                           lambda key, mask: self._read_pty(key, session))
         return os.ttyname(slave)
 
+    MAX_HOSTS = 16
+
     def _accept(self, key, mask):
-        sock, _ = key.fileobj.accept()
+        try:
+            sock, _ = key.fileobj.accept()
+        except OSError:              # out of file descriptors, or the host gave up: go on
+            return
+        if len(self.link.sessions) >= self.MAX_HOSTS:
+            sock.close()             # a pump has few ports; a crowd must not take it down
+            return
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = _Conn(self.sel, sock)

@@ -198,16 +198,17 @@ def test_invalid_programmes_are_refused_whole():
     assert r.state()[:6] == before[:6]
 
 
-def test_commit_rejected_by_the_core_reports_why():
-    """A programme valid alone but over the hard limit against the last 24 h is refused at
-    commit, with its reason, and the staged copy kept for a retry or discard."""
+def test_a_change_over_the_hard_limit_is_refused_at_staging_and_at_commit():
+    """SR-4, SR-18: a programme valid alone but over the hard limit against the last 24 h is
+    refused when staged (with the window it would make); one that became so after staging (a
+    bolus meanwhile) is refused at commit with its reason, the staged copy kept."""
     r = LinkRig(continuous(rate=4000, cap=5500))
     r.run_to(DAY - 600)
-    assert r.last("bolus", 1000, 300)[0] == "ack"
-    r.run_to(DAY)
     text = compact(continuous(rate=6000, cap=6000))
     (_, _, _, chk), = r.stage(text)
-    assert chk["reason"] == 0
+    assert chk["reason"] == 0 and chk["window_ug"] == 6000
+    assert r.last("bolus", 1000, 300)[0] == "ack"
+    r.run_to(DAY)
     got = r.cmd("programme_commit", chk["crc"])
     assert names(got) == ["programme_check", "nak"] and reason(got) == reasons.N_PROGRAMME
     assert got[0][3]["field"].rstrip(b"\0") != b""
@@ -215,6 +216,9 @@ def test_commit_rejected_by_the_core_reports_why():
     assert r.last("programme_discard")[0] == "ack"
     (_, _, _, st), = r.ask("status_request")
     assert not st["flags"] & ST_STAGED
+    (_, _, _, chk), = r.stage(text)
+    assert chk["reason"] == reasons.N_PROGRAMME and chk["window_ug"] > 6000
+    assert chk["field"].rstrip(b"\0") == b"max_ug_per_24h"
 
 
 def test_log_streaming_resumes_from_an_index():
