@@ -11,7 +11,7 @@ from pumpwire.cobs import decode, decode_into, encode_into, encoded_size
 from pumpwire.crc import crc32
 from pumpwire.messages import BY_ID, BY_NAME
 
-VERSION = 1
+VERSION = 2        # 2: 0x03/ESC escaping and a leading 0x00 on the wire
 HEADER = "<BBBHB"
 HEADER_LEN = 6
 MAX_PAYLOAD = 255

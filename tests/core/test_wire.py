@@ -5,7 +5,7 @@ from binascii import hexlify, unhexlify
 
 from pumpwire import cobs
 from pumpwire.crc import CHECK, crc32, crc32_reference
-from pumpwire.frame import Parser, encode, pack, pack_signed
+from pumpwire.frame import VERSION, Parser, encode, pack, pack_signed
 from pumpwire.messages import BY_NAME, MESSAGES, SCHEMA
 
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
@@ -97,7 +97,7 @@ def test_fingerprint_rejects_a_different_definition():
     """A frame built from another table version (same id, other fingerprint) fails the CRC."""
     import struct
     m = BY_NAME["ack"]
-    raw = struct.pack("<BBBHB", 1, m[0], 0, 5, 5) + struct.pack("<BI", 1, 0)
+    raw = struct.pack("<BBBHB", VERSION, m[0], 0, 5, 5) + struct.pack("<BI", 1, 0)
     raw += struct.pack("<I", crc32(bytes(((m[6] + 1) & 0xFF,)), crc32(raw)))
     got, parser = _collect()
     parser.feed(cobs.encode(raw) + b"\x00")
@@ -108,7 +108,7 @@ def test_oversized_and_unknown_frames_are_counted():
     got, parser = _collect()
     parser.feed(b"\x01" * 2000 + b"\x00")
     assert parser.overflow == 1
-    raw = bytes((1, 200, 0, 0, 0, 0)) + b"\x00\x00\x00\x00"
+    raw = bytes((VERSION, 200, 0, 0, 0, 0)) + b"\x00\x00\x00\x00"
     parser.feed(cobs.encode(raw) + b"\x00")
     assert parser.unknown == 1
     parser.feed(encode(BY_NAME["ack"][0], 3, b"\x01\x02\x03\x04"))  # wrong size for ack
