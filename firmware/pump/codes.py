@@ -51,7 +51,11 @@ A_LOW_RESERVOIR = const(1)
 A_EMPTY_RESERVOIR = const(2)
 A_REFILL_DISCREPANCY = const(3)
 A_TEST = const(4)
-ALARM_PRIORITY = (P_TEST, P_WARNING, P_CRITICAL, P_WARNING, P_TEST)
+A_MOTOR_STALL = const(5)      # the board layer's stall / occlusion evidence
+A_BATTERY_ERI = const(6)      # battery at its elective replacement threshold
+A_BATTERY_EOS = const(7)      # battery at end of service
+ALARM_PRIORITY = (P_TEST, P_WARNING, P_CRITICAL, P_WARNING, P_TEST, P_CRITICAL, P_WARNING,
+                  P_CRITICAL)
 
 # Event-log codes. The two numbers after each say what the event carries (see docs/dosing.md).
 E_PROGRAMME = const(1)       # mode, daily dose ug

@@ -273,6 +273,18 @@ class Pump:
         self._replan()
         return done
 
+    def condition(self, now_s, code, active):
+        """The board layer reports a hardware condition (motor stall, battery): its alarm is
+        raised while active; when it goes away the alarm latches until acknowledged, like any
+        other. A critical one stops delivery."""
+        self._at(now_s)
+        if active:
+            self.alarms.raise_alarm(code, now_s)
+        else:
+            self.alarms.condition_cleared(code, now_s)
+        self._events()
+        self._replan()
+
     def silence(self, now_s):
         self._at(now_s)
         self.alarms.silence(now_s)

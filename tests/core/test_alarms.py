@@ -83,3 +83,20 @@ def test_alarm_whose_cause_returns_is_logged_again():
     r.run_to(2 * DAY)
     raised = [e[1] for e in r.events(codes.E_ALARM) if e[3] == codes.A_LOW_RESERVOIR]
     assert len(raised) == 2, raised
+
+
+def test_hardware_conditions_from_the_board_layer():
+    """SR-12: a stall is critical (delivery stops), latches after the cause goes, and clears
+    on acknowledgement; a battery ERI is a warning that does not stop delivery."""
+    r = Rig(continuous())
+    r.run_to(3600)
+    r.pump.condition(3600, codes.A_BATTERY_ERI, True)
+    assert r.pump.delivering() and r.pump.tone() is not None
+    r.pump.condition(3600, codes.A_MOTOR_STALL, True)
+    assert not r.pump.delivering() and r.pump.plan.steps == 0
+    r.run_to(7200)
+    r.pump.condition(7200, codes.A_MOTOR_STALL, False)
+    assert not r.pump.delivering()                  # latched until acknowledged
+    assert r.pump.acknowledge(7200, codes.A_MOTOR_STALL)
+    assert r.pump.delivering() and codes.A_MOTOR_STALL not in r.pump.alarms.table
+    assert [e[3] for e in r.events(codes.E_ALARM)] == [codes.A_BATTERY_ERI, codes.A_MOTOR_STALL]

@@ -1,0 +1,93 @@
+# The board layer's logic that runs off the board (issue 4): tick arithmetic across the wrap,
+# the patient button, tone patterns, battery ERI/EOS, stall counting. Both interpreters.
+from pump.alarms import TONE_CRITICAL, TONE_NONE, TONE_WARNING
+from pumphw import ticks
+from pumphw.battery import EOS, ERI, OK, Battery
+from pumphw.button import LONG_PRESS, NONE, Button
+from pumphw.stall import StallDetector
+from pumphw.tones import TonePlayer
+
+NEAR_WRAP = ticks.PERIOD - 700
+
+
+def test_ticks_wrap_like_a_board():
+    assert ticks.add(ticks.PERIOD - 1, 1) == 0
+    assert ticks.diff(5, ticks.PERIOD - 5) == 10
+    assert ticks.diff(ticks.PERIOD - 5, 5) == -10
+    assert ticks.diff(ticks.add(NEAR_WRAP, 123456), NEAR_WRAP) == 123456
+
+
+def _press(b, t0, held_ms, step=10):
+    """Level samples every `step` ms: pressed (0) for held_ms, then released."""
+    events = []
+    t = t0
+    for _ in range(held_ms // step):
+        events.append(b.update(0, t))
+        t = ticks.add(t, step)
+    for _ in range(10):
+        events.append(b.update(1, t))
+        t = ticks.add(t, step)
+    return events, t
+
+
+def test_long_press_requests_once_short_press_and_bounce_do_not():
+    b = Button(debounce_ms=30, hold_ms=1500)
+    t = NEAR_WRAP                                    # across the tick wrap
+    b.update(1, t)
+    events, t = _press(b, t, 1000)                   # a short press
+    assert LONG_PRESS not in events
+    for i in range(50):                              # contact bounce: 5 ms flips
+        b.update(i % 2, ticks.add(t, i * 5))
+    t = ticks.add(t, 300)
+    events, t = _press(b, t, 4000)                   # a long press, held on
+    assert events.count(LONG_PRESS) == 1
+    assert set(events) <= {NONE, LONG_PRESS}
+
+
+def test_tone_patterns_play_and_restart():
+    p = TonePlayer()
+    assert p.at(TONE_NONE, 0) == (0, 0)
+    hz, left = p.at(TONE_CRITICAL, NEAR_WRAP)
+    assert hz == 880 and left == 150
+    assert p.at(TONE_CRITICAL, ticks.add(NEAR_WRAP, 150)) == (0, 100)
+    total = sum(on + off for _, on, off in TONE_CRITICAL)
+    assert p.at(TONE_CRITICAL, ticks.add(NEAR_WRAP, total + 10)) == (880, 140)
+    assert p.at(TONE_WARNING, 50000) == (660, 200)       # a new pattern starts at its top
+    assert p.at(TONE_WARNING, 50000 + 1300) == (0, 9700)  # the long gap of the burst
+
+
+def test_battery_eri_then_eos_with_hysteresis():
+    bat = Battery(eri_mv=3500, eos_mv=3300, divider_num=2, divider_den=1)
+
+    def raw(mv):
+        return mv * 65535 // (2 * 3300)
+    for _ in range(30):
+        state = bat.update(raw(3800))
+    assert state == OK and 3790 <= bat.mv <= 3800
+    for _ in range(30):
+        state = bat.update(raw(3480))
+    assert state == ERI
+    for _ in range(30):
+        state = bat.update(raw(3520))                # inside the hysteresis band: stays
+    assert state == ERI
+    for _ in range(30):
+        state = bat.update(raw(3280))
+    assert state == EOS
+    for _ in range(30):
+        state = bat.update(raw(3320))
+    assert state == EOS
+    for _ in range(40):
+        state = bat.update(raw(3600))
+    assert state == OK
+
+
+def test_stall_counts_steps_that_did_not_move_the_rotor():
+    s = StallDetector(stall_steps=320)
+    assert not s.update(100, 100)
+    assert not s.update(200, 0)                      # DIAG asserted for 200 steps
+    assert not s.update(50, 50)                      # it turned again: evidence resets
+    assert not s.update(300, 0)
+    assert s.update(30, 0)                           # 330 steps without movement
+    assert s.update(10, 10)                          # latched until cleared
+    s.clear()
+    assert not s.stalled
