@@ -1,94 +1,85 @@
-"""The firmware itself (firmware/main.py: the application, the link, the unix board layer)
-running under the real MicroPython unix port as a virtual board, driven over its serial line
-(a TCP port) by pumpctl: set a programme, a patient bolus delivered in accelerated time, a
-lockout refusal, the reservoir run low and the alarm seen in telemetry (issue 4). The board's
-ticks start a minute before their 2**30 wrap, so every run crosses it."""
+"""Issue 4 end to end, in the normal test command: a virtual board (the MicroPython unix port
+run by pumpsim.vboard as a board: its own root, boot.py then main.py, REPL on the same line,
+soft reset restarts it) is flashed with `pumpctl flash` (mpy-cross, mpremote copy, SHA-256
+read back, reset, hello), then operated with pumpctl over its serial line: set a programme,
+a patient bolus delivered in accelerated time, a lockout refusal, the reservoir run low and
+the alarm seen in telemetry. mpremote can interrupt the firmware and the board comes back on
+a soft reset. The board's ticks start a minute before their 2**30 wrap."""
 import json
 import os
+import re
 import shutil
-import socket
 import subprocess
+import sys
 import time
-import tomllib
 
 import pytest
 
 from pumpctl.cli import main
 from pumpctl.client import Client
-from pumpwire.auth import CLINICIAN, PATIENT
+from pumpctl.keys import load_keys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MP = shutil.which("micropython")
 SPEED = 3600
-pytestmark = pytest.mark.skipif(MP is None, reason="needs the MicroPython unix port")
+pytestmark = pytest.mark.skipif(shutil.which("micropython") is None,
+                                reason="needs the MicroPython unix port")
 
 
-def _free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def _start_board(root, speed=SPEED):
+    proc = subprocess.Popen([sys.executable, "-m", "pumpsim.vboard", str(root), "--speed",
+                             str(speed)], cwd=os.path.join(ROOT, "sim"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r" on (socket://\S+) ", line)
+    if not m:
+        proc.kill()
+        raise AssertionError("virtual board did not start: " + line + proc.stdout.read())
+    return proc, m.group(1)
 
 
-@pytest.fixture
-def board(tmp_path):
-    """A virtual board's root directory with its configuration, and the firmware running."""
-    root = tmp_path / "vboard"
-    root.mkdir()
-    with open(os.path.join(ROOT, "boards", "virtual.toml"), "rb") as f:
-        (root / "board.json").write_text(json.dumps(tomllib.load(f)))
-    keys = {"device": "vboard-1", "patient": "5a" * 32, "clinician": "c3" * 32}
-    (root / "keys.json").write_text(json.dumps(keys))
-    (tmp_path / "host-keys.json").write_text(json.dumps(keys))
-    port = _free_port()
-    (root / "virtual.json").write_text(json.dumps({"tcp_port": port, "speed": SPEED}))
-    path = ":".join([".frozen"] + [os.path.join(ROOT, d) for d in ("firmware", "protocol",
-                                                                      "sim")])
-    proc = subprocess.Popen([MP, os.path.join(ROOT, "firmware", "main.py")], cwd=root,
-                            env=dict(os.environ, MICROPYPATH=path), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    url = f"socket://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError("virtual board did not start:\n" + proc.stdout.read())
-            time.sleep(0.05)
-    yield url, str(tmp_path / "host-keys.json"), root
+@pytest.fixture(scope="module")
+def flashed(tmp_path_factory):
+    """A virtual board, flashed once for the module's tests."""
+    tmp = tmp_path_factory.mktemp("vboard")
+    keys = str(tmp / "keys.json")
+    assert main(["keys", "new", keys, "--device", "vboard-1"]) == 0
+    proc, url = _start_board(tmp / "root")
+    code = main(["flash", "--board", "virtual", "--port", url, "--keys", keys])
+    yield code, url, keys, tmp / "root"
     proc.terminate()
     out = proc.communicate(timeout=10)[0]
     assert "Traceback" not in out, out
 
 
-def _keys():
-    return {PATIENT: bytes.fromhex("5a" * 32), CLINICIAN: bytes.fromhex("c3" * 32)}
-
-
-def test_operate_the_firmware_over_its_serial_line(board, capsys):
-    url, keyfile, root = board
-    c = Client(url, _keys(), device="vboard-1")
-    with c:
+def test_flash_writes_verifies_and_the_pump_answers(flashed, capsys):
+    code, url, keys, root = flashed
+    assert code == 0, capsys.readouterr().err
+    assert sorted(os.listdir(root)) == ["board.json", "keys.json", "lib", "main.py"]
+    assert "pumpsim" in os.listdir(root / "lib")            # the virtual board's motor
+    assert "rp2.mpy" not in os.listdir(root / "lib" / "pumphw")
+    with Client(url, load_keys(keys)[1], device="vboard-1") as c:
         info = c.hello()
         assert info["board"] == "virtual" and info["device"] == "vboard-1"
-        st = c.status()
-        assert not st["flags"] & 4                    # boots unprogrammed: no delivery
+        assert not c.status()["flags"] & 4                   # boots unprogrammed: no delivery
+
+
+def test_operate_the_flashed_firmware(flashed, capsys):
+    code, url, keys, root = flashed
+    k = load_keys(keys)[1]
+    with Client(url, k, device="vboard-1") as c:
         c.refill(0, 0, 4_100_000)                     # 4.1 mL: just above the 4 mL low mark
+    args = ["--port", url, "--keys", keys]
     assert main(["program", os.path.join(ROOT, "examples", "dystonia-flex.toml"), "--yes",
-                 "--port", url, "--keys", keyfile]) == 0
+                 *args]) == 0
     assert "is in force" in capsys.readouterr().out
-    assert main(["bolus", "--port", url, "--keys", keyfile]) == 0
+    assert main(["bolus", *args]) == 0
     assert "patient bolus started: 50 ug" in capsys.readouterr().out
-    assert main(["bolus", "--port", url, "--keys", keyfile]) == 1
+    assert main(["bolus", *args]) == 1
     assert "lockout" in capsys.readouterr().err
-    with Client(url, _keys(), device="vboard-1") as c:
+    with Client(url, k, device="vboard-1") as c:
         c.telemetry(60)
         low = None
-        deadline = time.monotonic() + 20             # ~5 h of pump time at 3600x
+        deadline = time.monotonic() + 30             # hours of pump time at 3600x
         while low is None and time.monotonic() < deadline:
             c.poll(0.2)
             while c.pushes:
@@ -100,5 +91,47 @@ def test_operate_the_firmware_over_its_serial_line(board, capsys):
         records, _ = c.log_all(0)
         kinds = [(r["code"], r["a"]) for r in records]
         assert (3, 4) in kinds and (5, 4) in kinds    # patient bolus started and ended
-        assert (4, 4) in kinds                        # and the second press refused
+        assert (4, 4) in kinds                        # the second press refused
+        c.telemetry(0)
     assert json.loads((root / "counters.json").read_text())[2] >= 3   # persisted on board
+
+
+def test_mpremote_interrupts_and_a_soft_reset_restarts_the_firmware(flashed):
+    code, url, keys, root = flashed
+    mpremote = shutil.which("mpremote") or os.path.join(os.path.dirname(sys.executable),
+                                                        "mpremote")
+    r = subprocess.run([mpremote, "connect", url, "exec",
+                        "import os; print('ROOT', sorted(os.listdir()))"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "'board.json'" in r.stdout, r.stderr
+    # mpremote left the board at its REPL: the pump application is not running
+    with Client(url, load_keys(keys)[1], device="vboard-1", timeout=0.5) as c:
+        c.port.write(b"\r\x03\x03\x02\x04")          # leave raw REPL, soft reset
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                assert c.hello()["device"] == "vboard-1"
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+
+
+def test_flash_dry_run_and_clear_errors(tmp_path, capsys):
+    keys = str(tmp_path / "k.json")
+    main(["keys", "new", keys, "--device", "dry"])
+    capsys.readouterr()
+    assert main(["flash", "--board", "pico", "--keys", keys, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert ":lib/pumphw/rp2.mpy" in out and ":lib/pumphw/unix.mpy" not in out
+    assert "dry run: nothing written" in out
+    assert main(["flash", "--board", "nosuch", "--keys", keys, "--dry-run"]) == 2
+    assert "board 'nosuch' not found" in capsys.readouterr().err
+    bad = tmp_path / "old.toml"
+    with open(os.path.join(ROOT, "boards", "virtual.toml")) as f:
+        bad.write_text(f.read().replace('mpy = "6.3"', 'mpy = "6.1"'))
+    assert main(["flash", "--board", str(bad), "--keys", keys, "--dry-run"]) == 2
+    assert "needs 6.1" in capsys.readouterr().err
+    assert main(["flash", "--board", "virtual", "--keys", keys,
+                 "--port", "socket://127.0.0.1:1"]) == 3
+    assert "no device" in capsys.readouterr().err

@@ -55,12 +55,14 @@ class App:
                 # latched until acknowledged; then delivery retries (see pumphw.stall)
                 pump.condition(now, codes.A_MOTOR_STALL, True)
                 pump.condition(now, codes.A_MOTOR_STALL, False)
-            self.hal.motor.load(pump.plan)
+            self.commanded()
         self.link.poll(pump.now_s)
 
     def commanded(self):
-        """A command may have changed the plan."""
-        self.hal.motor.load(self.pump.plan)
+        """Hand the generator the core's plan (a command may have changed it), with how far
+        the board already is into the plan's first second."""
+        plan = self.pump.plan
+        self.hal.motor.load(plan, self._ms - plan.t0_s * 1000)
 
     def _due_ms(self):
         """Pump milliseconds until the core or the link next needs a call (at most 1 s)."""
@@ -129,7 +131,8 @@ class App:
 
     async def main(self):
         self.session = self.link.session(self.hal.link_write)
-        for task in (self.control(), self.serve_link(), self.annunciate(), self.inputs()):
+        for task in (self.control(), self.serve_link(), self.annunciate(), self.inputs()) + \
+                self.hal.background():
             asyncio.create_task(task)
         await self.supervise()
 

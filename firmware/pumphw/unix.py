@@ -1,12 +1,14 @@
 # The virtual board's hardware, for the MicroPython unix port standing in for a board: a step
 # generator that follows each plan exactly (pumpsim's motor model), a clock whose ticks wrap at
 # 2**30 like a board's (starting a minute before the wrap, so wrap bugs show at once) and can
-# run faster than real time, the serial line as a TCP port, files in the board's own root
-# directory for storage, and a button, buzzer, battery and watchdog that only record. Fault
-# injection (issue 5) goes through these objects, never through `if SIM` in the firmware.
+# run faster than real time ($VBOARD_SPEED), the serial line on stdin/stdout (a pseudo-terminal
+# the supervisor, pumpsim.vboard, exposes as a TCP port, REPL included), files in the board's
+# own root directory for storage, and a button, buzzer, battery and watchdog that only
+# record. Fault injection (issue 5) goes through these objects, never `if SIM` in firmware.
 import asyncio
 import json
 import os
+import select
 import sys
 import time
 
@@ -22,8 +24,8 @@ class Motor:
         self._m = VirtualMotor()
         self.blocked = False          # fault injection: the rotor does not turn
 
-    def load(self, plan):
-        self._m.load(plan)
+    def load(self, plan, since_t0_ms=0):
+        self._m.load(plan)          # the model counts whole pump seconds, like the core
 
     def take(self, now_s):
         """(steps issued since the last call, steps the rotor really made)."""
@@ -51,9 +53,9 @@ class Store:
 
 
 class Hal:
-    def __init__(self, hw, tcp_port, speed=1):
+    def __init__(self, hw):
         self.hw = hw
-        self.speed = speed
+        self.speed = int(os.getenv("VBOARD_SPEED") or 1)
         self.watchdog_ms = hw.watchdog_ms
         self.motor = Motor()
         self.store = Store()
@@ -62,11 +64,12 @@ class Hal:
         self.battery_mv = 3900
         self.fed = 0
         self._real0 = time.ticks_ms()
-        self._port = tcp_port
-        self._rx = bytearray()
-        self._rx_ready = asyncio.Event()
-        self._writer = None
-        self._server = None
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+        self._rx = bytearray(256)
+
+    def background(self):
+        return ()
 
     def ticks_ms(self):
         real = time.ticks_diff(time.ticks_ms(), self._real0)
@@ -75,44 +78,27 @@ class Hal:
     async def sleep_ms(self, pump_ms):
         await asyncio.sleep_ms(pump_ms // self.speed)
 
-    # ---- the serial line: one host at a time, like a UART ----
-
-    async def _host(self, reader, writer):
-        if self._writer is not None:
-            self._writer.close()
-        self._writer = writer
-        while True:
-            try:
-                data = await reader.read(256)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            self._rx.extend(data)
-            self._rx_ready.set()
-        if self._writer is writer:
-            self._writer = None
-        writer.close()
+    # ---- the serial line: stdin/stdout, shared with the REPL as on a board's USB ----
 
     async def link_read(self):
-        if self._server is None:
-            self._server = await asyncio.start_server(self._host, "127.0.0.1", self._port)
-            print("virtual board: link on 127.0.0.1:" + str(self._port))
-        await self._rx_ready.wait()
-        self._rx_ready.clear()
-        data = bytes(self._rx)
-        self._rx[:] = b""
-        if 3 in data:
-            raise KeyboardInterrupt     # a bare 0x03 is Ctrl-C, as on a board's USB line
-        return data
+        """The bytes that have arrived (waits for some). The unix port's asyncio cannot wait
+        on stdin, so this polls every 2 ms."""
+        while not self._poll.poll(0):
+            await asyncio.sleep_ms(2)
+        n = 0
+        read = sys.stdin.buffer.read
+        while n < len(self._rx) and self._poll.poll(0):
+            b = read(1)
+            if not b:
+                break
+            if b[0] == 3:
+                raise KeyboardInterrupt     # a bare 0x03 is Ctrl-C, as on a board's USB line
+            self._rx[n] = b[0]
+            n += 1
+        return bytes(self._rx[:n])
 
     def link_write(self, data):
-        w = self._writer
-        if w is not None:
-            try:
-                w.write(data)
-            except OSError:
-                self._writer = None
+        sys.stdout.buffer.write(data)
 
     # ---- the rest of the board ----
 

@@ -25,6 +25,8 @@ $PUMPCTL_PORT. --keys FILE: default $PUMPCTL_KEYS or ./pump-keys.json):
   pumpctl alarms ack NAME... | silence | test
   pumpctl stop | resume | time-sync
   pumpctl keys new FILE [--device NAME]   a key file for a new pump
+  pumpctl flash --board NAME --port URL [--keys FILE] [--dry-run]
+                                   compile, copy, verify, reset, wait for hello
 
 Exit status: 0 done; 1 the pump refused (reason printed; nothing changed); 2 bad input (the
 message names the offending field); 3 the link failed (no device, timeout, protocol mismatch).
@@ -34,9 +36,9 @@ import json
 import os
 import sys
 
-from pumpctl import commands
+from pumpctl import commands, flash
 from pumpctl.client import BadValue, LinkError, NoKey, Refused
-from pumpctl.keys import KeyFileError
+from pumpctl.keys import KeyFileError, load_keys
 from pumpctl.errors import CommandError
 from pumpwire import reasons
 from pumpsim.engine import Simulation
@@ -113,6 +115,16 @@ def build_parser():
     s.add_argument("--device", help="with --serve: device name for a new key file")
     s.set_defaults(func=cmd_sim)
     commands.add_parsers(sub)
+    f = sub.add_parser("flash", help="put the firmware on a board and check it answers",
+                       description=flash.__doc__.split("\n\n")[0])
+    f.add_argument("--board", required=True, help="board NAME (boards/NAME.toml) or file")
+    f.add_argument("--port", default=os.environ.get("PUMPCTL_PORT"),
+                   help="the board: /dev/ttyACM0, socket://127.0.0.1:PORT (virtual board)")
+    f.add_argument("--keys", help="key file to provision (default $PUMPCTL_KEYS or "
+                   "./pump-keys.json)")
+    f.add_argument("--dry-run", action="store_true", help="list what would be written")
+    f.add_argument("--wait", type=float, default=15, help="seconds to wait for hello")
+    f.set_defaults(func=lambda a: flash.cmd_flash(a, commands._keys_path(a), load_keys))
     return p
 
 
@@ -129,7 +141,7 @@ def main(argv=None):
         return 1
     except (CommandError, KeyFileError, NoKey, BadValue) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
-        return 2
+        return 3 if getattr(e, "device", False) else 2
     except LinkError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 3

@@ -90,3 +90,53 @@ def test_stall_counts_steps_that_did_not_move_the_rotor():
     assert s.update(30, 0)                           # 330 steps without movement: once
     assert not s.update(300, 0)                      # counting again from there
     assert s.update(20, 0)
+
+
+def test_step_schedule_places_each_step_where_the_plan_does():
+    """The PIO/RMT delays put step j exactly where the core's plan (and the simulator's
+    motor) puts it, never earlier, and stop after the plan's steps."""
+    from pump.core import Plan
+    from pumphw.steps import StepSchedule
+    p = Plan()
+    p.rate_num, p.rate_den = 7, 3                # 7/3 steps per second
+    p.phase_num, p.phase_den = 1, 4              # a quarter step already accumulated
+    p.steps = 50
+    s = StepSchedule()
+    s.start(p, 0)
+    t = 0
+    times = []
+    while True:
+        d = s.next()
+        if d is None:
+            break
+        t += d
+        times.append(t)
+    assert len(times) == 50
+    for j, t_us in enumerate(times, 1):
+        exact_num = (4 * j - 1) * 3 * 1000000     # (j - 1/4) / (7/3) s in us, times 28
+        assert t_us * 28 >= exact_num and (t_us - 1) * 28 < exact_num
+    s.start(p, 1500)                             # loaded 1.5 s late: overdue steps at once
+    first = [s.next() for _ in range(4)]
+    assert first[:3] == [0, 0, 0] and first[3] > 0
+
+
+def test_a_plan_reloaded_within_its_second_never_repeats_steps():
+    """A command within a second reloads the plan from the same t0: the steps the generator
+    already issued since then count as the plan's first ones (no double delivery)."""
+    from pump.core import Plan
+    from pumphw.steps import StepSchedule
+    p = Plan()
+    p.rate_num, p.rate_den, p.steps = 3200, 1, 3200          # a bolus: 3200 steps/s
+    a = StepSchedule()
+    a.start(p, 0)
+    issued = 0
+    t = 0
+    while t + 1 < 400000:                                     # 0.4 s of steps go out
+        t += a.next()
+        issued += 1
+    b = StepSchedule()
+    b.start(p, 400, already=issued)
+    rest = 0
+    while b.next() is not None:
+        rest += 1
+    assert issued + rest == 3200

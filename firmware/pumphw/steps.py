@@ -1,0 +1,39 @@
+# The delays between a plan's steps for a hardware step generator that takes one delay per
+# step (the RP2040's PIO, the ESP32's RMT): step j falls at t0 + (j - phase) / rate exactly as
+# the core's plan says (pump.core.Plan; the simulator's motor places steps the same way), each
+# delay rounded so the steps never run ahead of the plan. Called from a task that keeps the
+# generator's queue filled, never from an interrupt: on a 32-bit port the products below are
+# big integers, which allocate.
+
+
+class StepSchedule:
+    def __init__(self):
+        self.left = 0
+
+    def start(self, plan, since_t0_ms, already=0):
+        """A new plan, loaded since_t0_ms after its t0 (the pump clock counts whole seconds;
+        the board is partway into one). `already`: steps the generator issued since t0 that
+        the core has not been told of yet; they are the plan's first steps, so a plan
+        reloaded within its second (after a command) never issues them twice."""
+        self.rn, self.rd = plan.rate_num, plan.rate_den
+        self.pn, self.pd = plan.phase_num, plan.phase_den
+        self.left = plan.steps - already if plan.rate_num else 0
+        self.j = already
+        self.at_us = since_t0_ms * 1000          # the instant the last delay ended
+
+    def next(self):
+        """Microseconds from the previous step (or from loading) to the next one; None when
+        the plan has no step left."""
+        if self.left <= 0:
+            return None
+        self.j += 1
+        self.left -= 1
+        num = (self.j * self.pd - self.pn) * self.rd * 1000000
+        den = self.pd * self.rn
+        t_us = -(-num // den)                    # ceil: never ahead of the plan
+        delay = t_us - self.at_us
+        if delay < 0:
+            delay = 0                            # late already: at once
+        else:
+            self.at_us = t_us
+        return delay
