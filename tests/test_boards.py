@@ -1,4 +1,4 @@
-"""Every board file in boards/ is valid (hardware and dosing calibration); a broken one is
+"""SR-20: every board file in boards/ is valid (hardware and dosing calibration); a broken one is
 refused with the file and field named (issue 4)."""
 import glob
 import os

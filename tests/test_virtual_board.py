@@ -1,4 +1,4 @@
-"""Issue 4 end to end, in the normal test command: a virtual board (the MicroPython unix port
+"""SR-23, issue 4 end to end, in the normal test command: a virtual board (the MicroPython unix port
 run by pumpsim.vboard as a board: its own root, boot.py then main.py, REPL on the same line,
 soft reset restarts it) is flashed with `pumpctl flash` (mpy-cross, mpremote copy, SHA-256
 read back, reset, hello), then operated with pumpctl over its serial line: set a programme,

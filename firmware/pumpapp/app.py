@@ -94,8 +94,8 @@ class App:
     async def annunciate(self):
         while True:
             self._alive |= 4
-            hz, left = self.tones.at(self.pump.tone(), self.hal.ticks_ms())
-            self.hal.buzzer(hz)
+            left = self.tones.update(self.pump.tone(), self.hal.ticks_ms())
+            self.hal.buzzer(self.tones.hz)
             await self.hal.sleep_ms(min(left or 250, 250))
 
     async def inputs(self):

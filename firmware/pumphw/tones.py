@@ -1,7 +1,7 @@
 # Plays the core's alarm tone patterns (pump.alarms TONE_*: (Hz, on ms, off ms) pulses, the
 # burst repeating) on a buzzer: at each call, the frequency to sound now (0: silent) and how
 # long until that changes, so the annunciation task sleeps exactly that long. A new pattern
-# starts from its first pulse. No allocation.
+# starts from its first pulse. No allocation (ISR-safe).
 from pumphw import ticks
 
 
@@ -10,24 +10,29 @@ class TonePlayer:
         self._pattern = ()
         self._start = 0
         self._total = 0
+        self.hz = 0                  # what to sound now (0: silent)
 
-    def at(self, pattern, now_ms):
-        """(frequency Hz or 0, ms until it changes; 0 if it never does)."""
+    def update(self, pattern, now_ms):
+        """Set self.hz for now; returns ms until it changes (0 if it never does). Index loops
+        and no tuple returned: nothing allocated, so a timer interrupt may call it."""
         if pattern is not self._pattern:
             self._pattern = pattern
             self._start = now_ms
             total = 0
-            for _, on, off in pattern:
-                total += on + off
+            for i in range(len(pattern)):
+                total += pattern[i][1] + pattern[i][2]
             self._total = total
+        self.hz = 0
         if not self._total:
-            return 0, 0
+            return 0
         pos = ticks.diff(now_ms, self._start) % self._total
-        for hz, on, off in self._pattern:
+        for i in range(len(pattern)):
+            hz, on, off = pattern[i]
             if pos < on:
-                return hz, on - pos
+                self.hz = hz
+                return on - pos
             pos -= on
             if pos < off:
-                return 0, off - pos
+                return off - pos
             pos -= off
-        return 0, 1
+        return 1

@@ -86,7 +86,7 @@ def test_alarm_whose_cause_returns_is_logged_again():
 
 
 def test_hardware_conditions_from_the_board_layer():
-    """SR-12: a stall is critical (delivery stops), latches after the cause goes, and clears
+    """SR-12, SR-22: a stall is critical (delivery stops), latches after the cause goes, and clears
     on acknowledgement; a battery ERI is a warning that does not stop delivery."""
     r = Rig(continuous())
     r.run_to(3600)

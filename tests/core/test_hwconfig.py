@@ -1,4 +1,4 @@
-# Board files' hardware part (issue 4): a consistent file is accepted, each kind of
+# SR-20. Board files' hardware part (issue 4): a consistent file is accepted, each kind of
 # inconsistency is refused whole, naming the field. Runs under MicroPython too: the board
 # checks its own config at boot with this code.
 from pumphw.config import parse_hardware

@@ -46,14 +46,17 @@ def test_long_press_requests_once_short_press_and_bounce_do_not():
 
 def test_tone_patterns_play_and_restart():
     p = TonePlayer()
-    assert p.at(TONE_NONE, 0) == (0, 0)
-    hz, left = p.at(TONE_CRITICAL, NEAR_WRAP)
-    assert hz == 880 and left == 150
-    assert p.at(TONE_CRITICAL, ticks.add(NEAR_WRAP, 150)) == (0, 100)
+
+    def at(pattern, t):
+        left = p.update(pattern, t)
+        return p.hz, left
+    assert at(TONE_NONE, 0) == (0, 0)
+    assert at(TONE_CRITICAL, NEAR_WRAP) == (880, 150)
+    assert at(TONE_CRITICAL, ticks.add(NEAR_WRAP, 150)) == (0, 100)
     total = sum(on + off for _, on, off in TONE_CRITICAL)
-    assert p.at(TONE_CRITICAL, ticks.add(NEAR_WRAP, total + 10)) == (880, 140)
-    assert p.at(TONE_WARNING, 50000) == (660, 200)       # a new pattern starts at its top
-    assert p.at(TONE_WARNING, 50000 + 1300) == (0, 9700)  # the long gap of the burst
+    assert at(TONE_CRITICAL, ticks.add(NEAR_WRAP, total + 10)) == (880, 140)
+    assert at(TONE_WARNING, 50000) == (660, 200)         # a new pattern starts at its top
+    assert at(TONE_WARNING, 50000 + 1300) == (0, 9700)   # the long gap of the burst
 
 
 def test_battery_eri_then_eos_with_hysteresis():
@@ -82,6 +85,7 @@ def test_battery_eri_then_eos_with_hysteresis():
 
 
 def test_stall_counts_steps_that_did_not_move_the_rotor():
+    """SR-22: a stall is steps that did not turn the rotor, reported once per stall_steps."""
     s = StallDetector(stall_steps=320)
     assert not s.update(100, 100)
     assert not s.update(200, 0)                      # DIAG asserted for 200 steps
@@ -93,7 +97,7 @@ def test_stall_counts_steps_that_did_not_move_the_rotor():
 
 
 def test_step_schedule_places_each_step_where_the_plan_does():
-    """The PIO/RMT delays put step j exactly where the core's plan (and the simulator's
+    """SR-21: the PIO/RMT delays put step j exactly where the core's plan (and the simulator's
     motor) puts it, never earlier, and stop after the plan's steps."""
     from pump.core import Plan
     from pumphw.steps import StepSchedule
@@ -121,7 +125,7 @@ def test_step_schedule_places_each_step_where_the_plan_does():
 
 
 def test_a_plan_reloaded_within_its_second_never_repeats_steps():
-    """A command within a second reloads the plan from the same t0: the steps the generator
+    """SR-21: a command within a second reloads the plan from the same t0: the steps the generator
     already issued since then count as the plan's first ones (no double delivery)."""
     from pump.core import Plan
     from pumphw.steps import StepSchedule
@@ -140,3 +144,27 @@ def test_a_plan_reloaded_within_its_second_never_repeats_steps():
     while b.next() is not None:
         rest += 1
     assert issued + rest == 3200
+
+
+def test_what_could_run_in_an_interrupt_allocates_nothing():
+    """The button, stall and tone logic (callable from a pin or timer interrupt) run with
+    the heap locked without MemoryError. MicroPython only (CPython has no heap lock)."""
+    try:
+        from micropython import heap_lock, heap_unlock
+    except ImportError:
+        return
+    b = Button()
+    s = StallDetector(320)
+    p = TonePlayer()
+    p.update(TONE_CRITICAL, 0)
+    b.update(1, 0)
+    heap_lock()
+    try:
+        t = NEAR_WRAP
+        for i in range(200):
+            t = ticks.add(t, 10)
+            b.update(i // 100, t)
+            s.update(5, 0)
+            p.update(TONE_CRITICAL, t)
+    finally:
+        heap_unlock()
