@@ -25,8 +25,8 @@ from pumpwire import frame  # noqa: E402
 from pumpwire.crc import crc32_reference  # noqa: E402
 
 # A status push as a pump sends it mid-therapy (the values of protocol/make_vectors.py).
-STATUS = (86400, 1795000000, 2, 5, 2, 1, 2100, 4200, 36413000, 600, 97200, 3801851, 3337500,
-          57, 1)
+STATUS = (86400, 1795000000, 2, 5, 2, 2, 1, 2100, 4200, 36413000, 600, 97200, 3801851,
+          3337500, 57, 1)
 
 
 def us():

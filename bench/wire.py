@@ -38,8 +38,8 @@ for _d in ("firmware", "protocol"):
 from pumpwire import crc, frame  # noqa: E402
 
 READ_SIZE = 256
-STATUS = (86400, 1795000000, 2, 5, 2, 1, 2100, 4200, 36413000, 600, 97200, 3801851, 3337500,
-          57, 1)
+STATUS = (86400, 1795000000, 2, 5, 2, 2, 1, 2100, 4200, 36413000, 600, 97200, 3801851,
+          3337500, 57, 1)
 
 
 def crc_implementations():
@@ -78,7 +78,7 @@ def messages(n):
         if i % 50 == 49:
             out.append(("ack", i, (7, 60), 0))
         elif i % 8 == 0:
-            out.append(("status", i // 8, STATUS[:13] + (57 + i, 1), frame.FLAG_PUSH))
+            out.append(("status", i // 8, STATUS[:14] + (57 + i, 1), frame.FLAG_PUSH))
         else:
             out.append(("log_record", 1000 + i, (1000 + i, 86400 + 37 * i, 1 + i % 15,
                                                  i % 5, (-1) ** i * 250 * i), 0))
