@@ -376,5 +376,50 @@ def test_replay_counters_survive_a_restart(tmp_path, capsys):
         proc.terminate()
         proc.communicate(timeout=10)
     os.remove(keys + ".counters")
-    with pytest.raises(AssertionError, match="counters missing"):
+    with pytest.raises(AssertionError, match="replay counters .* missing"):
         _serve(tmp_path)
+
+
+def test_a_new_key_file_is_served_and_restarts_with_its_counters(tmp_path, capsys):
+    """Review finding: keys from `keys new`, and keys served but never used to sign, come with
+    their counters file at [0, 0, 0], so the pump can be served (again) with them."""
+    keys = str(tmp_path / "keys.json")
+    assert run(capsys, "keys", "new", keys, "--device", "e2e-pump")[0] == 0
+    with open(keys + ".counters") as f:
+        assert json.load(f) == [0, 0, 0]
+    for _ in range(2):               # no signed command in between
+        proc, url, _ = _serve(tmp_path)
+        try:
+            with Client(url) as c:
+                assert c.hello()["clinician_counter"] == 0
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=10)
+
+
+def test_serve_checks_before_making_a_key_file(tmp_path, capsys):
+    """Nothing is written for a pump that cannot be served: a scenario that does not load, a
+    port that is taken or out of range; clear errors, no traceback."""
+    import socket
+    keys = str(tmp_path / "k.json")
+    busy = socket.create_server(("127.0.0.1", 0))
+    try:
+        port = busy.getsockname()[1]
+        for where, words in ((f"127.0.0.1:{port}", f"--serve 127.0.0.1:{port}: "),
+                             ("127.0.0.1:99999", "PORT 0-65535")):
+            code, _, err = run(capsys, "sim", os.path.join(EXAMPLES, "continuous.toml"),
+                               "--serve", where, "--keys", keys)
+            assert code == 2 and words in err
+    finally:
+        busy.close()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("x = \n")
+    code, _, err = run(capsys, "sim", str(bad), "--serve", "--keys", keys)
+    assert code == 2 and err.count(str(bad)) == 1 and "not valid TOML" in err
+    assert not os.path.exists(keys)
+    keys_new = str(tmp_path / "n.json")
+    assert run(capsys, "keys", "new", keys_new)[0] == 0
+    os.remove(keys_new + ".counters")
+    code, _, err = run(capsys, "sim", os.path.join(EXAMPLES, "continuous.toml"), "--serve",
+                       "--keys", keys_new)
+    assert code == 2 and err.startswith("pumpctl: replay counters ") and "Restore" in err

@@ -88,7 +88,7 @@ def cmd_sim(args):
         sim = Simulation(board, programme, events, fill)
         summary = sim.run(days * 86400)
     except ScenarioError as e:
-        raise CommandError(f"{args.scenario}: {e}") from None
+        raise CommandError(commands._about(args.scenario, e)) from None
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:

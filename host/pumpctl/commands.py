@@ -10,7 +10,7 @@ from pump.names import ALARM_NAMES
 from pumpctl import show
 from pumpctl.client import Client, LinkError
 from pumpctl.errors import CommandError
-from pumpctl.keys import load_keys, new_keys
+from pumpctl.keys import check_device, counters_path, load_keys, new_keys
 from pumpsim.engine import Simulation
 from pumpsim.files import load_scenario
 from pumpsim.scenario import ScenarioError, clock
@@ -288,45 +288,62 @@ def cmd_time_sync(args):
 
 
 def cmd_keys(args):
-    device, keys = new_keys(args.file, args.device or "pump-" + secrets.token_hex(3))
-    print(f"{args.file}: keys for device '{device}' (roles: patient, clinician); keep it "
-          "private, it is what `pumpctl flash` provisions")
+    device, keys = new_keys(args.file, args.device if args.device is not None else
+                            "pump-" + secrets.token_hex(3))
+    print(f"{args.file}: keys for device '{device}' (roles: patient, clinician), replay "
+          f"counters in {counters_path(args.file)}. Keep it private: it is what the pump is "
+          f"provisioned with (pumpctl flash --keys {args.file})")
 
 
 # ---- the served simulator ----
 
+def _serve_address(text):
+    """(host, port) from --serve's HOST:PORT or PORT."""
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise CommandError(f"--serve {text}: expected HOST:PORT, PORT or pty, with PORT "
+                           "0-65535 (0: any free port)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
 def serve(args):
-    """pumpctl sim SCENARIO --serve: the simulated pump on a socket or pseudo-terminal."""
-    from pumpsim.serve import CounterFile, Served
+    """pumpctl sim SCENARIO --serve: the simulated pump on a socket or pseudo-terminal. The
+    key file is made (if missing) only once the scenario has loaded and the port is bound."""
+    from pumpsim.serve import CounterError, CounterFile, Served, bind_tcp
     if args.speed <= 0:
         raise CommandError("--speed must be positive")
+    if args.device is not None:
+        check_device(args.device, "--device")
+    address = None if args.serve == "pty" else _serve_address(args.serve)
     path = _keys_path(args)
-    if os.path.exists(path):
-        device, keys = load_keys(path)
-        made = ""
-    else:
-        device, keys = new_keys(path, args.device or "sim-" + secrets.token_hex(2))
-        made = " (created)"
     try:
         board, programme, _, fill, _ = load_scenario(args.scenario)
         sim = Simulation(board, programme, (), fill)
-        counters = CounterFile(path + ".counters")
-        served = Served(sim, keys, device, counters, counters.load(new_keys=bool(made)),
-                        compact(programme), args.speed)
     except (ScenarioError, ValueError) as e:
-        raise CommandError(f"{args.scenario}: {e}") from None
+        raise CommandError(_about(args.scenario, e)) from None
+    text = compact(programme)
+    listener = None
+    if address is not None:
+        try:
+            listener = bind_tcp(*address)
+        except OSError as e:
+            raise CommandError(f"--serve {args.serve}: {e.strerror or e}") from None
+    served = None
     try:
-        if args.serve == "pty":
-            where = served.open_pty()
+        if os.path.exists(path):
+            device, keys = load_keys(path)
+            made = ""
         else:
-            host, _, port = args.serve.rpartition(":")
-            try:
-                where = served.listen_tcp(host or "127.0.0.1", int(port or 0))
-            except ValueError:
-                raise CommandError(f"--serve {args.serve}: expected HOST:PORT, PORT or pty") \
-                    from None
-            except OSError as e:
-                raise CommandError(f"--serve {args.serve}: {e.strerror}") from None
+            device, keys = new_keys(path, args.device or "sim-" + secrets.token_hex(2))
+            made = " (created)"
+        counters = CounterFile(counters_path(path))
+        try:
+            high_water = counters.load()
+        except CounterError as e:
+            raise CommandError(str(e)) from None
+        served = Served(sim, keys, device, counters, high_water, text, args.speed)
+        where = served.open_pty() if listener is None else served.listen(listener)
+        listener = None                  # the served pump closes it now
         print(f"serving pump '{device}' (board {board.name}) on {where} at {args.speed:g}x, "
               f"keys {path}{made}; Ctrl-C stops", flush=True)
         stopping = []
@@ -337,11 +354,20 @@ def serve(args):
         except KeyboardInterrupt:
             pass
     finally:
-        served.close()
+        if listener is not None:
+            listener.close()
+        if served is not None:
+            served.close()
     s = sim.summary()
     print(f"stopped at {clock(sim.pump.now_s)}: delivered {s['delivered_nl'] / 1e6:.3f} mL, "
           f"{s['boluses_given']} boluses, reservoir {s['reservoir_nl_end'] / 1e6:.3f} mL",
           flush=True)
+
+
+def _about(path, e):
+    """'path: message', unless the message names the path already."""
+    text = str(e)
+    return text if text.startswith(str(path)) else f"{path}: {text}"
 
 
 # ---- argument parsers ----

@@ -9,48 +9,52 @@ import socket
 import time
 import tty
 
+from pumpctl.keys import save_counters
 from pumplink.link import Link
 
 
+class CounterError(ValueError):
+    """The counters file is missing or unreadable: not served."""
+
+
 class CounterFile:
-    """The replay counters' high-water marks in a file beside the key file, written whole to a
-    temporary file then renamed over the old one, so a served pump restarted with the same keys
-    still refuses frames recorded before (the board's storage comes with issues 4 and 5)."""
+    """The replay counters' high-water marks in a file beside the key file (made with it at
+    [0, 0, 0] by pumpctl.keys.new_keys), rewritten whole on every signed command, so a served
+    pump restarted with the same keys still refuses frames recorded before (the board's storage
+    comes with issues 4 and 5)."""
 
     def __init__(self, path):
         self.path = path
 
-    def load(self, new_keys):
-        """The saved marks; none only for keys made just now. Keys used before whose counters
-        are missing would reopen every frame ever recorded: refused."""
+    def load(self):
+        """The saved marks. Without the file the keys may have been used and their counters
+        lost: reset marks would accept every frame ever recorded again, so that is refused."""
         try:
             with open(self.path) as f:
                 hw = json.load(f)
         except FileNotFoundError:
-            if new_keys:
-                return None
-            raise ValueError(f"{self.path}: replay counters missing for keys used before; "
-                             "refusing to start with them reset (make new keys, or restore "
-                             "the file)") from None
+            raise CounterError(
+                f"replay counters {self.path} missing: the key file may have been used and its "
+                "counters lost, and a pump with them reset would accept every frame recorded "
+                f"before. Restore {self.path}, or serve with a new key file (--keys NEW.json, "
+                "made if missing)") from None
         except (OSError, ValueError) as e:
-            raise ValueError(f"{self.path}: unreadable replay counters ({e}); refusing to "
-                             "start with them reset") from None
-        if not (isinstance(hw, list) and len(hw) == 3 and all(isinstance(x, int) for x in hw)):
-            raise ValueError(f"{self.path}: not a list of three counters")
+            raise CounterError(f"replay counters {self.path} unreadable ({e}); refusing to "
+                               "serve with them reset: restore the file, or serve with a new "
+                               "key file (--keys NEW.json, made if missing)") from None
+        if not (isinstance(hw, list) and len(hw) == 3 and
+                all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 0xFFFFFFFF
+                    for x in hw)):
+            raise CounterError(f"replay counters {self.path}: not a list of three counters")
         return hw
 
     def save_counters(self, high_water):
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(list(high_water), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
-        fd = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
-        try:
-            os.fsync(fd)             # the rename itself survives a power cut
-        finally:
-            os.close(fd)
+        save_counters(self.path, high_water)
+
+
+def bind_tcp(host="127.0.0.1", port=0):
+    """A listening socket on host:port (0: any free port), for Served.listen."""
+    return socket.create_server((host, port))
 
 
 class Served:
@@ -58,8 +62,8 @@ class Served:
     (CounterFile); programme_text: the JSON of the programme in force (for read-back)."""
 
     def __init__(self, sim, keys, device, store, high_water, programme_text, speed=1.0):
-        if speed <= 0:
-            raise ValueError("speed must be positive")
+        if not 0 < speed < float("inf"):
+            raise ValueError("speed must be a positive number")
         self.sim = sim
         self.speed = speed
         self.link = Link(sim.pump, keys, device, store, high_water,
@@ -83,7 +87,10 @@ class Served:
 
     def listen_tcp(self, host="127.0.0.1", port=0):
         """Listen on host:port (0: any free port); returns the pyserial URL."""
-        srv = socket.create_server((host, port))
+        return self.listen(bind_tcp(host, port))
+
+    def listen(self, srv):
+        """Take hosts on a listening socket (bind_tcp); returns the pyserial URL."""
         srv.setblocking(False)
         self.sel.register(srv, selectors.EVENT_READ, self._accept)
         h, p = srv.getsockname()[:2]
