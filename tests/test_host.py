@@ -200,7 +200,7 @@ def test_link_failures_are_clear(capsys, tmp_path, monkeypatch):
     code, _, err = run(capsys, "status")
     assert code == 2 and "--port" in err
     code, _, err = run(capsys, "status", "--port", "loop://", "--timeout", "0.3")
-    assert code == 3 and "no answer" in err
+    assert code == 3 and "no answer to hello" in err and "another protocol version" in err
     code, _, err = run(capsys, "status", "--port", "socket://127.0.0.1:1")
     assert code == 3 and "cannot open" in err
     (tmp_path / "k.json").write_text("{}")
@@ -423,3 +423,24 @@ def test_serve_checks_before_making_a_key_file(tmp_path, capsys):
     code, _, err = run(capsys, "sim", os.path.join(EXAMPLES, "continuous.toml"), "--serve",
                        "--keys", keys_new)
     assert code == 2 and err.startswith("pumpctl: replay counters ") and "Restore" in err
+
+
+def test_two_hosts_with_one_key(pump):
+    """Review finding: a second host with the clinician key signs above the pump's mark,
+    whatever the first did meanwhile, instead of drawing a false 'replay'."""
+    url, keys = pump
+    device, k = load_keys(keys)
+    with Client(url, k, device=device) as a, Client(url, k, device=device) as b:
+        a.stop()
+        b.resume()
+        a.stop()
+        a.stop()
+        b.resume()
+        assert a.hello()["clinician_counter"] == 5
+
+
+def test_no_doubled_words_in_link_errors():
+    from pumpctl.client import _failed
+    assert _failed("socket://h:1", "read", OSError("read failed: reset")) == \
+        "socket://h:1: read failed: reset"
+    assert _failed("socket://h:1", "write", OSError("reset")) == "socket://h:1: write failed: reset"

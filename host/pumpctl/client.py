@@ -68,6 +68,12 @@ def reason_name(code):
     return f"reason {code}"
 
 
+def _failed(url, what, e):
+    """'URL: read failed: why', whether or not pyserial's message says 'read failed' already."""
+    msg = str(e) or type(e).__name__
+    return f"{url}: {msg}" if msg.startswith(what + " failed") else f"{url}: {what} failed: {msg}"
+
+
 def text(field):
     """A zero-padded text field as str."""
     return field.rstrip(b"\0").decode("utf-8", "replace")
@@ -127,7 +133,7 @@ class Client:
             self.port.write(frame)
             self.port.flush()
         except (serial.SerialException, OSError) as e:
-            raise LinkError(f"{self.url}: write failed: {e}") from None
+            raise LinkError(_failed(self.url, "write", e)) from None
 
     def poll(self, wait_s):
         """Read whatever arrives within wait_s."""
@@ -136,7 +142,7 @@ class Client:
             try:
                 data = self.port.read(4096)
             except (serial.SerialException, OSError) as e:
-                raise LinkError(f"{self.url}: read failed: {e}") from None
+                raise LinkError(_failed(self.url, "read", e)) from None
             if data:
                 self._parser.feed(data)
             if time.monotonic() >= end:
@@ -161,7 +167,7 @@ class Client:
             try:
                 data = self.port.read(4096)
             except (serial.SerialException, OSError) as e:
-                raise LinkError(f"{self.url}: read failed: {e}") from None
+                raise LinkError(_failed(self.url, "read", e)) from None
             if data:
                 self._parser.feed(data)
 
@@ -180,7 +186,7 @@ class Client:
         """A signed command; returns its replies. Never resent by itself: a `replay` nak may
         mean the link delivered this very frame twice and the first copy acted, and a timeout
         that the command acted but its answer was lost. Both say so; the caller checks the
-        pump's log before trying again. (The counter is refreshed for the next command.)"""
+        pump's log before trying again."""
         key = self.keys.get(role)
         if key is None:
             raise NoKey(f"no {ROLE_NAMES[role]} key: {name} needs one (--keys FILE)")
@@ -197,23 +203,24 @@ class Client:
             raise Timeout(f"{e}; it may have acted: check `pumpctl log` before resending") \
                 from None
         last = got[-1]
-        if last.name == "nak" and last.fields["reason"] in (reasons.N_REPLAY, reasons.N_COUNTER):
-            self._counter.pop(role, None)
         self._check(name, got)
         if last.name == "ack" and last.fields["msg"] != BY_NAME[name][0]:
             raise Mismatch(f"{name}: the pump acknowledged message {last.fields['msg']} instead")
         return got
 
     def _next_counter(self, role):
-        if role not in self._counter:
-            h = self.hello()
-            self._counter[role] = h["patient_counter" if role == PATIENT else
-                                    "clinician_counter"]
-        if self._counter[role] >= 0xFFFFFFFF:
+        """One above both this host's last counter and the pump's mark, read by hello just
+        before: another host holding the same key may have signed commands meanwhile, and a
+        counter at or below the mark would be refused as a replay. (Reading the mark is a
+        request, safe to repeat; the command itself is sent once.)"""
+        h = self.hello()
+        mark = h["patient_counter" if role == PATIENT else "clinician_counter"]
+        counter = max(self._counter.get(role, 0), mark) + 1
+        if counter > 0xFFFFFFFF:
             raise LinkError(f"the pump's {ROLE_NAMES[role]} counter is exhausted: provision "
                             "new keys")
-        self._counter[role] += 1
-        return self._counter[role]
+        self._counter[role] = counter
+        return counter
 
     def _check(self, name, got):
         last = got[-1]
@@ -227,7 +234,12 @@ class Client:
 
     def hello(self):
         """The pump's versions, ids and counters; raises Mismatch for another message table."""
-        f = self.request("hello_request", VERSION, SCHEMA, until=("hello",))[-1].fields
+        try:
+            f = self.request("hello_request", VERSION, SCHEMA, until=("hello",))[-1].fields
+        except Timeout:
+            raise Timeout(f"{self.url}: no answer to hello within {self.timeout:g} s: not a "
+                          "pump, a port another program is using, or a pump speaking another "
+                          f"protocol version (this host speaks {VERSION})") from None
         if f["protocol"] != VERSION or f["schema"] != SCHEMA:
             raise Mismatch(f"pump speaks protocol {f['protocol']} schema {f['schema']:#010x}; "
                            f"this host {VERSION} schema {SCHEMA:#010x}")
