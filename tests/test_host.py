@@ -425,6 +425,54 @@ def test_serve_checks_before_making_a_key_file(tmp_path, capsys):
     assert code == 2 and err.startswith("pumpctl: replay counters ") and "Restore" in err
 
 
+@pytest.mark.parametrize("argv, words", [
+    (["status", "--timeout", "0"], "argument --timeout"),
+    (["status", "--timeout", "nan"], "argument --timeout"),
+    (["log", "--from", "-1"], "argument --from"),
+    (["monitor", "--period", "0"], "argument --period"),
+    (["monitor", "--period", "65536"], "argument --period"),
+    (["bolus", "--ug", "0", "--minutes", "5"], "argument --ug"),
+    (["bolus", "--ug", "65536", "--minutes", "5"], "argument --ug"),
+    (["bolus", "--ug", "10", "--minutes", "1441"], "argument --minutes"),
+    (["refill", "--added-ul", "4294968", "--aspirated-ul", "0"], "argument --added-ul"),
+    (["refill", "--added-ul", "10", "--aspirated-ul", "-1"], "argument --aspirated-ul"),
+    (["refill", "--added-ul", "0", "--aspirated-ul", "0"], "--added-ul 0 would set"),
+    (["status", "--port", "socket://127.0.0.1"], "socket://HOST:PORT"),
+    (["stop", "--port", "socket://127.0.0.1:65536"], "socket://HOST:PORT"),
+    (["keys", "new", "never-made.json", "--device", ""], "--device"),
+    (["sim", "x.toml", "--serve", "--speed", "nan"], "argument --speed"),
+    (["sim", "x.toml", "--serve", "--speed", "0"], "argument --speed"),
+    (["sim", "x.toml", "--days", "0"], "argument --days"),
+])
+def test_bad_values_are_refused_before_anything_is_sent(capsys, tmp_path, monkeypatch, argv,
+                                                       words):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PUMPCTL_PORT", "loop://")
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and words in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "never-made.json")
+
+
+def test_ctrl_c_and_end_of_input(pump, capsys, monkeypatch):
+    """Ctrl-C anywhere: 'interrupted', exit 130; at the commit prompt (or end of input) the
+    staged programme is discarded, not left staged."""
+    new = os.path.join(EXAMPLES, "day-night-flex.toml")
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+    for answer, code_wanted in ((interrupt, 130), (EOFError, 1)):
+        monkeypatch.setattr("builtins.input", answer if answer is interrupt else
+                            lambda prompt: (_ for _ in ()).throw(EOFError))
+        code, out, err = run(capsys, "program", new)
+        assert code == code_wanted and "not committed; staged programme discarded" in out
+        assert ("pumpctl: interrupted" in err) == (code == 130)
+        with Client(pump[0]) as c:
+            assert c.status()["flags"] & 8 == 0 and "Traceback" not in err
+    monkeypatch.setattr("pumpctl.client.Client.status", interrupt)
+    code, _, err = run(capsys, "status")
+    assert code == 130 and err == "pumpctl: interrupted\n"
+
+
 def test_two_hosts_with_one_key(pump):
     """Review finding: a second host with the clinician key signs above the pump's mark,
     whatever the first did meanwhile, instead of drawing a false 'replay'."""

@@ -5,12 +5,13 @@ Simulate:
       Run the scenario on the simulated board (virtual clock, motor and reservoir; the real
       dosing core) and print a summary (--json: programmed_nl, delivered_nl,
       max_abs_error_steps, boluses_given, boluses_refused, alarms, reservoir_nl_end ...).
-  pumpctl sim SCENARIO.toml --serve [HOST:PORT | pty] [--speed X] [--keys FILE]
+  pumpctl sim SCENARIO.toml --serve [HOST:PORT | pty] [--speed X] [--keys FILE] [--days N]
       Serve the simulated pump (the scenario's board, programme and fill; its scripted events
       are not played: commands come over the link) on a local socket (default 127.0.0.1, any
       free port) or a pseudo-terminal, its clock at X times real time, until Ctrl-C or SIGTERM
-      (or --days of pump time). Every command below then works against it. FILE is created if
-      it does not exist; the replay counters are kept in FILE.counters.
+      (or, with --days, until N days of pump time have passed). Every command below then works
+      against it. FILE is created if it does not exist, with its replay counters in
+      FILE.counters (kept there from then on).
 
 Talk to a pump (--port URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop://; default
 $PUMPCTL_PORT. --keys FILE: default $PUMPCTL_KEYS or ./pump-keys.json):
@@ -28,8 +29,9 @@ $PUMPCTL_PORT. --keys FILE: default $PUMPCTL_KEYS or ./pump-keys.json):
   pumpctl flash --board NAME --port URL [--keys FILE] [--dry-run]
                                    compile, copy, verify, reset, wait for hello
 
-Exit status: 0 done; 1 the pump refused (reason printed; nothing changed); 2 bad input (the
-message names the offending field); 3 the link failed (no device, timeout, protocol mismatch).
+Exit status: 0 done; 1 the pump refused (reason printed; nothing changed), or you declined
+the commit; 2 bad input (the message names the offending option or field); 3 the link failed
+(no device, timeout, protocol mismatch); 130 interrupted (Ctrl-C).
 """
 import argparse
 import json
@@ -82,9 +84,10 @@ def cmd_sim(args):
         return commands.serve(args)
     try:
         board, programme, events, fill, days = load_scenario(args.scenario)
+        if args.days is None and days is not None and \
+                (isinstance(days, bool) or not isinstance(days, int) or days <= 0):
+            raise ScenarioError("days: must be a positive whole number")
         days = args.days if args.days is not None else (days or 30)
-        if not isinstance(days, int) or days <= 0:
-            raise CommandError("--days must be a positive whole number")
         sim = Simulation(board, programme, events, fill)
         summary = sim.run(days * 86400)
     except ScenarioError as e:
@@ -102,17 +105,20 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("sim", help="run a scenario on the simulated board, or serve it")
     s.add_argument("scenario", help="scenario file (TOML)")
-    s.add_argument("--days", type=int, help="simulated days (default: the scenario's, or 30; "
-                   "with --serve: stop after this much pump time)")
+    s.add_argument("--days", type=commands.whole(1, unit=" of days"),
+                   help="simulated days (default: the scenario's, or 30); with --serve: stop "
+                   "after this many days of pump time (default: serve until Ctrl-C)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
     s.add_argument("--serve", nargs="?", const="127.0.0.1:0", metavar="HOST:PORT|pty",
                    help="serve the simulated pump on a socket (default 127.0.0.1, any free "
                    "port) or a pseudo-terminal")
-    s.add_argument("--speed", type=float, default=1.0,
+    s.add_argument("--speed", type=commands.positive(" of pump seconds per second"),
+                   default=1.0,
                    help="with --serve: pump seconds per real second (default 1)")
     s.add_argument("--keys", help="with --serve: key file (created if missing; default "
                    "$PUMPCTL_KEYS or ./pump-keys.json)")
-    s.add_argument("--device", help="with --serve: device name for a new key file")
+    s.add_argument("--device", help="with --serve: device name for a new key file (1-16 "
+                   "bytes)")
     s.set_defaults(func=cmd_sim)
     commands.add_parsers(sub)
     f = sub.add_parser("flash", help="put the firmware on a board and check it answers",
@@ -129,9 +135,15 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:          # --help, or a bad option (argparse said why): 2
+        return e.code
     try:
         return args.func(args) or 0
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
     except Refused as e:
         if e.reason == reasons.N_REPLAY:
             print(f"{PROG}: {e}: if the link delivered this command twice, it may have acted; "

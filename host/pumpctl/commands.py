@@ -1,11 +1,16 @@
-"""The pumpctl commands that talk to a pump over the link, and `sim --serve` that offers one."""
+"""The pumpctl commands that talk to a pump over the link, and `sim --serve` that offers one.
+Every value given on the command line is checked here (argparse types naming the option) before
+anything is sent; the client's BadValue stays as the backstop."""
+import argparse
 import json
+import math
 import os
 import secrets
 import signal
 import time
 import tomllib
 
+from pump import limits
 from pump.names import ALARM_NAMES
 from pumpctl import show
 from pumpctl.client import Client, LinkError
@@ -16,16 +21,27 @@ from pumpsim.files import load_scenario
 from pumpsim.scenario import ScenarioError, clock
 
 DEFAULT_KEYS = "pump-keys.json"
+MAX_UL = 0xFFFFFFFF // 1000          # a volume field holds nL in 32 bits
 
 
 def _keys_path(args):
     return args.keys or os.environ.get("PUMPCTL_KEYS") or DEFAULT_KEYS
 
 
+def _check_url(url, where):
+    """A socket:// URL needs HOST:PORT with PORT 1-65535 (pyserial's own error is obscure)."""
+    if not url.startswith("socket://"):
+        return
+    host, sep, port = url[len("socket://"):].split("/")[0].split("?")[0].rpartition(":")
+    if not (sep and host and port.isdigit() and 1 <= int(port) <= 65535):
+        raise CommandError(f"{where} {url}: expected socket://HOST:PORT with PORT 1-65535")
+
+
 def _connect(args, need_keys=False):
     port = args.port or os.environ.get("PUMPCTL_PORT")
     if not port:
         raise CommandError("no pump given: --port URL (or set PUMPCTL_PORT)")
+    _check_url(port, "--port" if args.port else "PUMPCTL_PORT")
     keys = device = None
     path = _keys_path(args)
     if need_keys or os.path.exists(path):
@@ -40,6 +56,37 @@ def compact(programme):
     except (TypeError, ValueError) as e:
         raise CommandError(f"programme: {e} (a programme holds tables, lists, whole numbers "
                            "and strings)") from None
+
+
+# ---- values on the command line (argparse types: the error names the option) ----
+
+def whole(lo, hi=None, unit=""):
+    """A whole number from lo to hi (None: no upper bound)."""
+    span = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            v = None
+        if v is None or v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be a whole number{unit} {span}, not "
+                                             f"{text!r}")
+        return v
+    return parse
+
+
+def positive(unit):
+    """A positive, finite number."""
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not 0 < v < math.inf:
+            raise argparse.ArgumentTypeError(f"must be a positive number{unit}, not {text!r}")
+        return v
+    return parse
 
 
 # ---- read-only ----
@@ -68,8 +115,6 @@ def cmd_log(args):
 
 
 def cmd_monitor(args):
-    if args.period <= 0:
-        raise CommandError("--period must be positive")
     with _connect(args) as c:
         c.hello()
         seen = c.status()["log_seq"]
@@ -140,14 +185,14 @@ def cmd_bolus(args):
     kinds = sum(x for x in (args.ug is not None, args.priming, args.bridge))
     if kinds > 1:
         raise CommandError("give one of --ug, --priming, --bridge")
-    if args.minutes is not None and args.minutes <= 0:
-        raise CommandError("--minutes must be positive")
+    if args.ug is not None and args.minutes is None:
+        raise CommandError("--ug needs --minutes (the bolus duration)")
+    if args.bridge and args.minutes is not None:
+        raise CommandError("a bridge bolus lasts as the programmed rate sets; drop --minutes")
+    if not kinds and args.minutes is not None:
+        raise CommandError("a patient bolus has its programmed duration; drop --minutes")
     with _connect(args, need_keys=True) as c:
         if args.ug is not None:
-            if args.minutes is None:
-                raise CommandError("--ug needs --minutes (the bolus duration)")
-            if not 0 < args.ug < 65536:
-                raise CommandError("--ug must be a positive whole number of micrograms")
             dose = c.bolus(args.ug, args.minutes * 60)
             print(f"clinician bolus started: {dose} ug over {args.minutes} min")
         elif args.priming:
@@ -157,8 +202,6 @@ def cmd_bolus(args):
             dose = c.bridge()
             print(f"bridge bolus started: {dose} ug")
         else:
-            if args.minutes is not None:
-                raise CommandError("a patient bolus has its programmed duration; drop --minutes")
             dose = c.patient_bolus()
             print(f"patient bolus started: {dose} ug")
 
@@ -181,49 +224,73 @@ def load_programme(path):
     return data
 
 
+def _discard_quietly(c):
+    """Drop what this host staged, if the link still works; the pump's staging is in RAM
+    and a later stage starts over anyway."""
+    try:
+        c.discard()
+        return True
+    except (LinkError, KeyboardInterrupt):
+        return False
+
+
 def cmd_program(args):
     pending = load_programme(args.file)
     text = compact(pending)
     with _connect(args, need_keys=True) as c:
-        c.hello()
-        crc, window_ug = c.stage(text)
-        current_text, _ = c.read_programme(0)      # after staging: the latest in force
         try:
-            current = json.loads(current_text) if current_text else None
-        except ValueError:
-            current = {"(programme in force, unreadable)": current_text.decode("latin-1")}
-        table, changed = show.side_by_side(current, pending)
-        print(f"staged {len(text)} bytes, CRC-32 {crc:#010x}, read back and checked.\n")
-        print(table)
-        print(f"\n{changed} field(s) differ (*)." if changed else
-              "\nThe staged programme is the same as the one in force.")
-        cap = pending.get("max_ug_per_24h")
-        print(f"Largest dose in any 24 h window across the change (the last 24 h's delivery "
-              f"plus the new schedule): {window_ug} ug"
-              + (f" — ABOVE the new max_ug_per_24h of {cap} ug" if isinstance(cap, int) and
-                 window_ug > cap else ""))
-        if args.dry_run:
+            crc, window_ug = c.stage(text)
+            answer = _review(c, args, pending, text, crc, window_ug)
+        except KeyboardInterrupt:
+            print()
+            print("not committed; staged programme discarded" if _discard_quietly(c) else
+                  "not committed; the staged programme could not be discarded")
+            raise
+        if answer == "dry run":
             c.discard()
             print("dry run: staged programme discarded")
             return 0
-        if not args.yes:
-            try:
-                answer = input(f"Commit programme {crc:#010x}? [y/N] ")
-            except EOFError:
-                answer = ""
-            if answer.strip().lower() not in ("y", "yes"):
-                c.discard()
-                print("not committed; staged programme discarded")
-                return 1
+        if answer != "yes":
+            c.discard()
+            print("not committed; staged programme discarded")
+            return 1
         c.commit(crc)
         print(f"committed: programme {crc:#010x} is in force")
 
 
+def _review(c, args, pending, text, crc, window_ug):
+    """Show in force vs staged; returns "yes", "no" or "dry run"."""
+    current_text, _ = c.read_programme(0)      # after staging: the latest in force
+    try:
+        current = json.loads(current_text) if current_text else None
+    except ValueError:
+        current = {"(programme in force, unreadable)": current_text.decode("latin-1")}
+    table, changed = show.side_by_side(current, pending)
+    print(f"staged {len(text)} bytes, CRC-32 {crc:#010x}, read back and checked.\n")
+    print(table)
+    print(f"\n{changed} field(s) differ (*)." if changed else
+          "\nThe staged programme is the same as the one in force.")
+    cap = pending.get("max_ug_per_24h")
+    print(f"Largest dose in any 24 h window across the change (the last 24 h's delivery "
+          f"plus the new schedule): {window_ug} ug"
+          + (f" — ABOVE the new max_ug_per_24h of {cap} ug" if isinstance(cap, int) and
+             window_ug > cap else ""))
+    if args.dry_run:
+        return "dry run"
+    if args.yes:
+        return "yes"
+    try:
+        answer = input(f"Commit programme {crc:#010x}? [y/N] ")
+    except EOFError:
+        print()
+        answer = ""
+    return "yes" if answer.strip().lower() in ("y", "yes") else "no"
+
+
 def cmd_refill(args):
-    for name in ("added_ul", "aspirated_ul", "expected_ul"):
-        v = getattr(args, name)
-        if v is not None and v < 0:
-            raise CommandError(f"--{name.replace('_', '-')} must not be negative")
+    if args.added_ul == 0:
+        raise CommandError("--added-ul 0 would set the reservoir estimate to 0 and stop "
+                           "delivery (empty_reservoir); give the microlitres put in")
     with _connect(args, need_keys=True) as c:
         expected = args.expected_ul * 1000 if args.expected_ul is not None else \
             c.status()["reservoir_nl"]
@@ -310,8 +377,6 @@ def serve(args):
     """pumpctl sim SCENARIO --serve: the simulated pump on a socket or pseudo-terminal. The
     key file is made (if missing) only once the scenario has loaded and the port is bound."""
     from pumpsim.serve import CounterError, CounterFile, Served, bind_tcp
-    if args.speed <= 0:
-        raise CommandError("--speed must be positive")
     if args.device is not None:
         check_device(args.device, "--device")
     address = None if args.serve == "pty" else _serve_address(args.serve)
@@ -375,7 +440,8 @@ def _about(path, e):
 def _link_args(p):
     p.add_argument("--port", help="pyserial URL of the pump (default $PUMPCTL_PORT)")
     p.add_argument("--keys", help="key file (default $PUMPCTL_KEYS or ./pump-keys.json)")
-    p.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for a reply")
+    p.add_argument("--timeout", type=positive(" of seconds"), default=2.0,
+                   help="seconds to wait for a reply")
     return p
 
 
@@ -385,18 +451,22 @@ def add_parsers(sub):
     p.set_defaults(func=cmd_status)
 
     p = _link_args(sub.add_parser("monitor", help="live status and events"))
-    p.add_argument("--period", type=int, default=60, help="pump seconds between updates")
-    p.add_argument("--count", type=int, help="stop after this many updates")
+    p.add_argument("--period", type=whole(1, 0xFFFF, " of seconds"), default=60,
+                   help="pump seconds between updates (1-65535)")
+    p.add_argument("--count", type=whole(1), help="stop after this many updates")
     p.set_defaults(func=cmd_monitor)
 
     p = _link_args(sub.add_parser("log", help="the pump's event log"))
-    p.add_argument("--from", dest="start", type=int, default=0, help="first event number")
+    p.add_argument("--from", dest="start", type=whole(0, 0xFFFFFFFF), default=0,
+                   help="first event number")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_log)
 
     p = _link_args(sub.add_parser("bolus", help="request a bolus"))
-    p.add_argument("--ug", type=int, help="clinician bolus of this many micrograms")
-    p.add_argument("--minutes", type=int, help="bolus (or priming) duration")
+    p.add_argument("--ug", type=whole(1, 0xFFFF, " of micrograms"),
+                   help="clinician bolus of this many micrograms")
+    p.add_argument("--minutes", type=whole(1, limits.MAX_BOLUS_S // 60, " of minutes"),
+                   help="bolus (or priming) duration")
     p.add_argument("--priming", action="store_true", help="prime tubing and catheter")
     p.add_argument("--bridge", action="store_true", help="bridge bolus after a drug change")
     p.set_defaults(func=cmd_bolus)
@@ -409,9 +479,10 @@ def add_parsers(sub):
     p.set_defaults(func=cmd_program)
 
     p = _link_args(sub.add_parser("refill", help="record a refill"))
-    p.add_argument("--added-ul", type=int, required=True, help="microlitres put in")
-    p.add_argument("--aspirated-ul", type=int, required=True, help="microlitres taken out")
-    p.add_argument("--expected-ul", type=int,
+    ul = whole(0, MAX_UL, " of microlitres")
+    p.add_argument("--added-ul", type=ul, required=True, help="microlitres put in")
+    p.add_argument("--aspirated-ul", type=ul, required=True, help="microlitres taken out")
+    p.add_argument("--expected-ul", type=ul,
                    help="microlitres expected to be left (default: the pump's estimate)")
     p.set_defaults(func=cmd_refill)
 
@@ -429,6 +500,5 @@ def add_parsers(sub):
     p = sub.add_parser("keys", help="make a key file for a new pump")
     p.add_argument("action", choices=("new",))
     p.add_argument("file")
-    p.add_argument("--device", help="device name, up to 16 bytes (default: random)")
+    p.add_argument("--device", help="device name, 1-16 bytes (default: random)")
     p.set_defaults(func=cmd_keys)
-
