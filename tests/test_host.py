@@ -487,6 +487,56 @@ def test_two_hosts_with_one_key(pump):
         assert a.hello()["clinician_counter"] == 5
 
 
+def test_a_programme_with_a_fraction_is_refused_on_the_host(pump, capsys, tmp_path):
+    bad = tmp_path / "frac.toml"
+    bad.write_text('mode = "flex"\nconcentration_ug_per_ml = 1000\nmax_ug_per_24h = 900\n'
+                   '[flex]\ncycle_days = 1\ndays = [[[0, 800], [420, 500.5]]]\n')
+    code, _, err = run(capsys, "program", str(bad), "--yes")
+    assert code == 2 and f"{bad}: flex.days[0][1][1]: must be a whole number, not 500.5" in err
+
+
+def test_review_shows_defaults_and_the_rate_at_every_breakpoint():
+    """A field left out shows the value that applies; flex days show, at each minute where
+    either programme changes rate, the rate each sets then; cycles of other lengths repeat."""
+    from pumpctl.show import side_by_side
+    cur = {"mode": "flex", "concentration_ug_per_ml": 2000, "max_ug_per_24h": 4800,
+           "low_reservoir_ul": 4000, "flex": {"cycle_days": 2, "days": [
+               [[0, 2100], [360, 2400]], [[0, 2000]]]}}
+    new = {"mode": "flex", "concentration_ug_per_ml": 2000, "max_ug_per_24h": 4800,
+           "flex": {"cycle_days": 1, "days": [[[0, 800], [420, 500]]]}}
+    text, changed = side_by_side(cur, new)
+    rows = {ln[2:].split("  ")[0].strip(): ln for ln in text.splitlines()[2:]}
+    assert re.fullmatch(r"\* low_reservoir_ul +4000 +2000 \(default\)", rows["low_reservoir_ul"])
+    assert re.fullmatch(r"  catheter_volume_ul +0 \(default\) +0 \(default\)",
+                        rows["catheter_volume_ul"])
+    assert re.fullmatch(r"\* flex day 1 from 06:00 +2400 ug/day +800 ug/day",
+                        rows["flex day 1 from 06:00"])
+    assert re.fullmatch(r"\* flex day 1 from 07:00 +2400 ug/day +500 ug/day",
+                        rows["flex day 1 from 07:00"])
+    assert re.fullmatch(r"\* flex day 2 from 07:00 +2000 ug/day +500 ug/day \(its day 1\)",
+                        rows["flex day 2 from 07:00"])
+    assert "—" not in text and "cycles differ" in text
+
+
+def test_review_defaults_are_the_cores():
+    """The defaults the review shows are those the pump applies."""
+    from pump.programme import parse_programme
+    from pumpctl.show import DEFAULTS, PERIODIC_DEFAULTS
+    from pumpsim.files import load_board
+    board = load_board(os.path.join(ROOT, "boards", "virtual.toml"))
+    prog, err = parse_programme({"mode": "flex", "concentration_ug_per_ml": 2000,
+                                 "max_ug_per_24h": 4800, "flex": {"cycle_days": 1,
+                                                                  "days": [[[0, 100]]]},
+                                 "periodic_boluses": [{"amount_ug": 10,
+                                                       "duration_min": 10}]}, board)
+    assert err is None
+    assert (prog.low_nl, prog.empty_nl, prog.catheter_nl, prog.refill_tolerance_nl) == \
+        tuple(1000 * DEFAULTS[k] for k in ("low_reservoir_ul", "empty_reservoir_ul",
+                                           "catheter_volume_ul", "refill_tolerance_ul"))
+    assert prog.periodic_times == ((60 * PERIODIC_DEFAULTS["first_min"], 0),)
+    assert 60 * PERIODIC_DEFAULTS["every_min"] == 86400
+
+
 def test_no_doubled_words_in_link_errors():
     from pumpctl.client import _failed
     assert _failed("socket://h:1", "read", OSError("read failed: reset")) == \

@@ -206,6 +206,19 @@ def cmd_bolus(args):
             print(f"patient bolus started: {dose} ug")
 
 
+def _whole_numbers(v, where=""):
+    """Refuse any float in a programme, naming its field: the pump takes whole numbers only
+    (and would say only "must be an integer")."""
+    if isinstance(v, float):
+        raise CommandError(f"{where}: must be a whole number, not {v!r}")
+    if isinstance(v, dict):
+        for k, x in v.items():
+            _whole_numbers(x, f"{where}.{k}" if where else str(k))
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            _whole_numbers(x, f"{where}[{i}]")
+
+
 def load_programme(path):
     """A programme from a TOML or JSON file: the file itself, or its [programme] table."""
     try:
@@ -221,6 +234,10 @@ def load_programme(path):
         data = data["programme"]
     if not isinstance(data, dict):
         raise CommandError(f"{path}: not a programme (expected a table)")
+    try:
+        _whole_numbers(data)
+    except CommandError as e:
+        raise CommandError(f"{path}: {e}") from None
     return data
 
 
@@ -268,13 +285,17 @@ def _review(c, args, pending, text, crc, window_ug):
     table, changed = show.side_by_side(current, pending)
     print(f"staged {len(text)} bytes, CRC-32 {crc:#010x}, read back and checked.\n")
     print(table)
-    print(f"\n{changed} field(s) differ (*)." if changed else
+    print(f"\n{changed} line(s) differ (*)." if changed else
           "\nThe staged programme is the same as the one in force.")
     cap = pending.get("max_ug_per_24h")
+    above = isinstance(cap, int) and window_ug > cap
     print(f"Largest dose in any 24 h window across the change (the last 24 h's delivery "
           f"plus the new schedule): {window_ug} ug"
-          + (f" — ABOVE the new max_ug_per_24h of {cap} ug" if isinstance(cap, int) and
-             window_ug > cap else ""))
+          + (f" — ABOVE the new max_ug_per_24h of {cap} ug" if above else ""))
+    if above:
+        print("  Committed now, the basal and periodic boluses run as programmed, but every "
+              "bolus asked for (patient, clinician, bridge and priming too) is refused (ug_24h) "
+              "until enough of the last 24 h's delivery has left the window: up to 24 h.")
     if args.dry_run:
         return "dry run"
     if args.yes:

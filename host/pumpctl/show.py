@@ -4,6 +4,7 @@ import json
 import re
 
 from pump.names import ALARM_NAMES, BOLUS_NAMES, EVENT_NAMES, PRIORITY_NAMES, REASON_NAMES
+from pump import limits
 from pump.codes import ALARM_PRIORITY, MODE_NAMES
 from pumpsim.scenario import clock
 from pumpwire.messages import (ST_DELIVERING, ST_PROGRAMMED, ST_SILENCED, ST_STAGED,
@@ -149,57 +150,160 @@ def format_record(rec):
 
 # ---- programme review ----
 
+# Fields a programme may leave out, and the value that then applies (pump.programme._parse).
+DEFAULTS = {
+    "low_reservoir_ul": limits.DEFAULT_LOW_NL // 1000,
+    "empty_reservoir_ul": limits.DEFAULT_EMPTY_NL // 1000,
+    "catheter_volume_ul": 0,
+    "refill_tolerance_ul": limits.DEFAULT_REFILL_TOLERANCE_NL // 1000,
+}
+PERIODIC_DEFAULTS = {"every_min": limits.DAY_S // 60, "first_min": 0}
+# The review's order: top-level fields, then the fields inside a table.
+_ORDER = ("mode", "concentration_ug_per_ml", "max_ug_per_24h", "rate_ug_per_day",
+          "low_reservoir_ul", "empty_reservoir_ul", "catheter_volume_ul",
+          "refill_tolerance_ul", "flex", "single_bolus", "periodic_boluses", "patient_bolus")
+_SUB_ORDER = ("cycle_days", "amount_ug", "duration_min", "every_min", "first_min",
+              "lockout_min", "max_per_24h", "max_ug_per_hour")
+
+
 def _hhmm(minute):
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
 def flatten(programme, prefix=""):
-    """A programme as (field, value) lines in reading order; flex days one line per step."""
+    """A programme as (field, value, note) lines: every field it holds, and each field it
+    leaves out that has a default, with that value and the note "default". flex.days is left
+    out: basal_rows shows it."""
     out = []
     for k, v in programme.items():
         key = prefix + k
         if isinstance(v, dict):
             out += flatten(v, key + ".")
-        elif k == "days" and prefix == "flex." and isinstance(v, list):
-            for d, day in enumerate(v):
-                for step in day if isinstance(day, list) else []:
-                    if isinstance(step, list) and len(step) == 2:
-                        out.append((f"flex day {d + 1} from {_hhmm(step[0])}",
-                                    f"{step[1]} ug/day"))
-        elif isinstance(v, list) and all(isinstance(x, dict) for x in v):
+        elif k == "days" and prefix == "flex." and _days(v) is not None:
+            continue
+        elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             for i, item in enumerate(v):
                 out += flatten(item, f"{key}[{i}].")
+                if k == "periodic_boluses" and not prefix:
+                    out += [(f"{key}[{i}].{d}", json.dumps(value), "default")
+                            for d, value in PERIODIC_DEFAULTS.items() if d not in item]
         else:
-            out.append((key, json.dumps(v)))
+            out.append((key, json.dumps(v), ""))
+    if not prefix and "mode" in programme:
+        out += [(k, json.dumps(v), "default") for k, v in DEFAULTS.items() if k not in programme]
     return out
 
 
-def _group(field):
-    return re.split(r"[.\[ ]", field, maxsplit=1)[0]
+def _days(days):
+    """flex.days as [[(start_min, ug_per_day), ...] per day], or None if not of that shape."""
+    if not isinstance(days, list) or not days:
+        return None
+    out = []
+    for day in days:
+        if not isinstance(day, list) or not day:
+            return None
+        steps = []
+        for step in day:
+            if not (isinstance(step, list) and len(step) == 2 and
+                    all(isinstance(x, int) for x in step)):
+                return None
+            steps.append(tuple(step))
+        out.append(sorted(steps))
+    return out
+
+
+def basal_schedule(programme):
+    """The basal rate a programme sets, as flex days [[(start_min, ug_per_day), ...], ...]:
+    a continuous rate is one day of one step, modes without basal one day at 0. None if the
+    programme's mode or schedule cannot be read."""
+    if not isinstance(programme, dict):
+        return None
+    mode = programme.get("mode")
+    if mode == "flex":
+        flex = programme.get("flex")
+        return _days(flex.get("days")) if isinstance(flex, dict) else None
+    if mode == "continuous":
+        rate = programme.get("rate_ug_per_day")
+        return [[(0, rate)]] if isinstance(rate, int) else None
+    if mode in ("stopped", "bolus"):
+        return [[(0, 0)]]
+    return None
+
+
+def _rate_at(day, minute):
+    rate = day[0][1]
+    for start, r in day:
+        if start <= minute:
+            rate = r
+    return rate
+
+
+def basal_rows(current, pending):
+    """For each cycle day, the basal rate each programme sets from each minute where either
+    changes it: rows (field, (in force, note), (staged, note)). A programme with a shorter
+    cycle repeats it; its row then says which of its days it is ("its day 1")."""
+    days = [basal_schedule(p) for p in (current, pending)]
+    n = max(len(d) for d in days if d is not None)
+    rows = []
+    for d in range(n):
+        starts = sorted({start for sched in days if sched is not None
+                         for start, _ in sched[d % len(sched)]})
+        for minute in starts:
+            cells = []
+            for sched in days:
+                if sched is None:
+                    cells.append(("—", ""))
+                    continue
+                cells.append((f"{_rate_at(sched[d % len(sched)], minute)} ug/day",
+                              f"its day {d % len(sched) + 1}" if d >= len(sched) else ""))
+            rows.append((f"flex day {d + 1} from {_hhmm(minute)}", cells[0], cells[1]))
+    return rows
+
+
+def _order_key(field, seen):
+    m = re.fullmatch(r"flex day (\d+) from (\d+):(\d+)", field)
+    if m:
+        return (_ORDER.index("flex"), 0, len(_SUB_ORDER), int(m[1]), int(m[2]) * 60 + int(m[3]))
+    m = re.fullmatch(r"([^.\[ ]+)(?:\[(\d+)\])?(?:\.(.*))?", field)
+    top, index, sub = (m[1], m[2], m[3]) if m else (field, None, None)
+    rank = _ORDER.index(top) if top in _ORDER else len(_ORDER)
+    sub_rank = _SUB_ORDER.index(sub) if sub in _SUB_ORDER else len(_SUB_ORDER) + seen[field]
+    return (rank, seen[top] if rank == len(_ORDER) else 0, int(index or 0), sub_rank, 0)
 
 
 def side_by_side(current, pending):
-    """The review table: every field of either programme, in force vs staged, changes marked.
-    Returns (text, number of fields that differ)."""
-    cur = dict(flatten(current)) if current else {}
-    new = dict(flatten(pending))
-    order = list(cur) + [k for k in new if k not in cur]
-    # keep each top-level field's lines together; flex steps in day and time order
-    groups = []
-    for k in order:
-        if _group(k) not in groups:
-            groups.append(_group(k))
-    order.sort(key=lambda k: (groups.index(_group(k)), k if _group(k) == "flex" else ""))
+    """The review table: every field of either programme, in force vs staged, changes marked;
+    a field left out shows the value that applies, marked "(default)"; flex basal as the rate
+    in force from each minute where either programme changes it. Returns (text, number of
+    lines that differ)."""
+    cur = {k: (v, note) for k, v, note in flatten(current)} if current else {}
+    new = {k: (v, note) for k, v, note in flatten(pending)}
+    none = ("—", "")
+    table = {k: (cur.get(k, none), new.get(k, none)) for k in list(cur) + list(new)}
+    notes = []
+    if any(isinstance(p, dict) and p.get("mode") == "flex" for p in (current, pending)) and \
+            all(basal_schedule(p) is not None for p in (current, pending) if p):
+        for k, a, b in basal_rows(current, pending):
+            table[k] = (a, b)
+        cycles = [len(basal_schedule(p)) for p in (current, pending) if p]
+        if len(set(cycles)) > 1:
+            notes.append(f"The cycles differ ({cycles[0]} and {cycles[1]} days): the shorter "
+                         "repeats, and its rows say which of its own days they are.")
+    seen = {}
+    for k in list(table) + [re.split(r"[.\[ ]", k, maxsplit=1)[0] for k in table]:
+        seen.setdefault(k, len(seen))
+    order = sorted(table, key=lambda k: _order_key(k, seen))
     rows = [("field", "in force", "staged")]
-    changed = 0
     marks = [" "]
+    changed = 0
     for k in order:
-        a, b = cur.get(k, "—"), new.get(k, "—")
-        rows.append((k, a, b))
+        (a, a_note), (b, b_note) = table[k]
+        rows.append((k, a + (f" ({a_note})" if a_note else ""),
+                     b + (f" ({b_note})" if b_note else "")))
         marks.append("*" if a != b else " ")
         changed += a != b
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
-    lines = [f"{m} {r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}" for m, r in zip(marks, rows)]
+    lines = [f"{m} {r[0]:<{w0}}  {r[1]:<{w1}}  {r[2]}".rstrip() for m, r in zip(marks, rows)]
     lines.insert(1, "  " + "-" * (w0 + w1 + 4 + max(len(r[2]) for r in rows)))
-    return "\n".join(lines), changed
+    return "\n".join(lines + notes), changed
