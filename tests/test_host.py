@@ -73,8 +73,9 @@ def test_patient_bolus_lockout_and_delivery(pump, capsys):
     assert code == 0 and "patient bolus started: 50 ug" in out
     code, out, err = run(capsys, "bolus")
     assert code == 1 and "lockout" in err and "nothing changed" in err
+    assert re.search(r"lockout — the next patient bolus is allowed in 1h \d\dm \d\ds;", err)
     code, out, _ = run(capsys, "status")
-    assert "lockout " in out
+    assert re.search(r"lockout      1h \d\dm \d\ds left", out)
     time.sleep(6 * 60 / SPEED + 0.3)            # the 5-minute bolus ends
     code, out, _ = run(capsys, "log")
     assert "bolus_start        patient 50 ug" in out
@@ -147,7 +148,7 @@ def test_roles_forgery_and_replay_over_the_socket(pump):
 def test_clinician_commands(pump, capsys):
     assert run(capsys, "stop")[0] == 0
     code, out, _ = run(capsys, "status")
-    assert "NOT delivering (stopped)" in out
+    assert "NOT delivering: stopped by command (pumpctl resume)" in out
     assert run(capsys, "resume")[0] == 0
     code, out, _ = run(capsys, "refill", "--added-ul", "20000", "--aspirated-ul", "0")
     assert code == 0 and "refill_discrepancy" in out
@@ -162,23 +163,41 @@ def test_clinician_commands(pump, capsys):
     code, out, err = run(capsys, "alarms", "ack", "nonsense")
     assert code == 2 and "no alarm called" in err
     assert run(capsys, "alarms", "test")[0] == 0
-    assert run(capsys, "alarms", "silence")[0] == 0
+    code, out, _ = run(capsys, "alarms", "silence")     # the 6 s test tone is over at 600x
+    assert code == 0 and "no alarm is sounding; nothing to silence" in out
     code, out, _ = run(capsys, "bolus", "--ug", "100", "--minutes", "10")
     assert code == 0 and "100 ug over 10 min" in out
     code, out, err = run(capsys, "bolus", "--priming")     # 250 uL of 2000 ug/mL: over the cap
-    assert code == 1 and "ug_24h" in err
+    assert code == 1 and "ug_24h — it would take the last 24 h's dose over the programme's " \
+        "max_ug_per_24h; nothing changed" in err
+    code, out, err = run(capsys, "bolus", "--ug", "2000", "--minutes", "10")
+    assert code == 1 and "amount — a bolus is 1-1500 ug" in err
     code, out, err = run(capsys, "bolus", "--bridge")
     assert code == 1 and "concentration" in err
     code, out, _ = run(capsys, "time-sync")
     assert code == 0 and "UTC" in out
     code, out, _ = run(capsys, "status")
     assert "UTC)" in out
+    assert run(capsys, "time-sync")[0] == 0
+    code, out, _ = run(capsys, "log")
+    syncs = [ln for ln in out.splitlines() if "time_sync" in ln]
+    assert "(first sync)" in syncs[0] and "(changed by " in syncs[1]
 
 
 def test_monitor_prints_pushed_status_and_new_events(pump, capsys):
     code, out, _ = run(capsys, "monitor", "--period", "300", "--count", "3")
     lines = [ln for ln in out.splitlines() if not ln.startswith("    ")]
     assert code == 0 and len(lines) == 3 and all("flex" in ln for ln in lines)
+
+
+def test_monitor_shows_the_status_at_once(pump, capsys):
+    """The first line is the status now, not the first push a period later; lockout reads
+    as in `status`."""
+    assert run(capsys, "bolus")[0] == 0
+    t0 = time.monotonic()
+    code, out, _ = run(capsys, "monitor", "--period", "65535", "--count", "1")
+    assert code == 0 and time.monotonic() - t0 < 2
+    assert re.search(r"flex .* lockout +1h \d\dm \d\ds +alarms -$", out.strip())
 
 
 def test_pseudo_terminal(tmp_path, capsys):
@@ -487,12 +506,49 @@ def test_two_hosts_with_one_key(pump):
         assert a.hello()["clinician_counter"] == 5
 
 
+def test_read_only_commands_never_read_the_key_file(pump, capsys, tmp_path):
+    (tmp_path / "broken.json").write_text("{")
+    code, out, _ = run(capsys, "status", "--keys", str(tmp_path / "broken.json"))
+    assert code == 0 and "mode         flex" in out
+    code, _, err = run(capsys, "stop", "--keys", str(tmp_path / "broken.json"))
+    assert code == 2 and "not a key file" in err
+
+
+def test_refusal_hint_for_keys_of_another_pump(pump, capsys, tmp_path):
+    url, keys = pump
+    other = str(tmp_path / "other.json")
+    assert run(capsys, "keys", "new", other, "--device", "e2e-pump")[0] == 0
+    code, _, err = run(capsys, "stop", "--keys", other)
+    assert code == 1 and "bad_tag — the key file's keys are not this pump's" in err
+
+
 def test_a_programme_with_a_fraction_is_refused_on_the_host(pump, capsys, tmp_path):
     bad = tmp_path / "frac.toml"
     bad.write_text('mode = "flex"\nconcentration_ug_per_ml = 1000\nmax_ug_per_24h = 900\n'
                    '[flex]\ncycle_days = 1\ndays = [[[0, 800], [420, 500.5]]]\n')
     code, _, err = run(capsys, "program", str(bad), "--yes")
     assert code == 2 and f"{bad}: flex.days[0][1][1]: must be a whole number, not 500.5" in err
+
+
+def test_log_says_what_was_overwritten_from_the_first_batch(capsys, monkeypatch):
+    """The notice compares the first record read with --from (the last batch's oldest_seq
+    would also count records overwritten while they were being read)."""
+    class FakeClient:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+        def log_all(self, start):
+            rec = {"seq": 40, "time_s": 0, "code": 12, "a": 0, "b": 0}
+            return [rec], {"next_seq": 41, "oldest_seq": 41, "log_seq": 41}
+    monkeypatch.setattr("pumpctl.commands.Client", FakeClient)
+    code, out, _ = run(capsys, "log", "--from", "10", "--port", "loop://")
+    assert code == 0 and out.startswith("(events 10 to 39 were overwritten")
 
 
 def test_review_shows_defaults_and_the_rate_at_every_breakpoint():

@@ -13,8 +13,9 @@ Simulate:
       against it. FILE is created if it does not exist, with its replay counters in
       FILE.counters (kept there from then on).
 
-Talk to a pump (--port URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop://; default
-$PUMPCTL_PORT. --keys FILE: default $PUMPCTL_KEYS or ./pump-keys.json):
+Talk to a pump (--port URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop:// (an echo, no pump);
+default $PUMPCTL_PORT. --keys FILE, read only by commands that change the pump: default
+$PUMPCTL_KEYS or ./pump-keys.json):
   pumpctl status [--json]          mode, rates, reservoir, alarms, lockout, next bolus, forecast
   pumpctl monitor [--period S]     live status (every S pump seconds) and new events
   pumpctl log [--from N] [--json]  the event log, from event N
@@ -38,7 +39,7 @@ import json
 import os
 import sys
 
-from pumpctl import commands, flash
+from pumpctl import commands, flash, show
 from pumpctl.client import BadValue, LinkError, NoKey, Refused
 from pumpctl.keys import KeyFileError, load_keys
 from pumpctl.errors import CommandError
@@ -149,7 +150,9 @@ def main(argv=None):
             print(f"{PROG}: {e}: if the link delivered this command twice, it may have acted; "
                   "check `pumpctl log` before sending it again", file=sys.stderr)
         else:
-            print(f"{PROG}: {e}; nothing changed", file=sys.stderr)
+            hint = e.hint or show.refusal_hint(e.msg_name, e.reason, e.detail)
+            print(f"{PROG}: {e}" + (f" — {hint}" if hint else "") + "; nothing changed",
+                  file=sys.stderr)
         return 1
     except (CommandError, KeyFileError, NoKey, BadValue) as e:
         print(f"{PROG}: {e}", file=sys.stderr)

@@ -54,6 +54,7 @@ class Refused(LinkError):
         self.detail = detail
         self.field = field
         self.why = why
+        self.hint = ""           # what the reason means here, if the caller can say
         text = f"pump refused {msg_name}: {self.reason_name}"
         if field or why:
             text += f" ({field + ': ' if field else ''}{why})"

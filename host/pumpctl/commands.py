@@ -11,14 +11,16 @@ import time
 import tomllib
 
 from pump import limits
+from pump.codes import R_LOCKOUT
 from pump.names import ALARM_NAMES
 from pumpctl import show
-from pumpctl.client import Client, LinkError
+from pumpctl.client import Client, LinkError, Refused
 from pumpctl.errors import CommandError
 from pumpctl.keys import check_device, counters_path, load_keys, new_keys
 from pumpsim.engine import Simulation
 from pumpsim.files import load_scenario
 from pumpsim.scenario import ScenarioError, clock
+from pumpwire.messages import ST_SILENCED, TONE_OFF
 
 DEFAULT_KEYS = "pump-keys.json"
 MAX_UL = 0xFFFFFFFF // 1000          # a volume field holds nL in 32 bits
@@ -38,14 +40,15 @@ def _check_url(url, where):
 
 
 def _connect(args, need_keys=False):
+    """A Client for --port. Only commands that sign (need_keys) read the key file: reading
+    needs no key, so a missing, broken or other pump's key file cannot stop `status`."""
     port = args.port or os.environ.get("PUMPCTL_PORT")
     if not port:
         raise CommandError("no pump given: --port URL (or set PUMPCTL_PORT)")
     _check_url(port, "--port" if args.port else "PUMPCTL_PORT")
     keys = device = None
-    path = _keys_path(args)
-    if need_keys or os.path.exists(path):
-        device, keys = load_keys(path)
+    if need_keys:
+        device, keys = load_keys(_keys_path(args))
     return Client(port, keys, timeout=args.timeout, device=device)
 
 
@@ -108,8 +111,12 @@ def cmd_log(args):
     if args.json:
         print(json.dumps({"records": records, "end": end}, indent=1))
         return
-    if args.start < end["oldest_seq"]:
-        print(f"(events before {end['oldest_seq']} were overwritten in the pump's log)")
+    # The first record read says what was lost before it (the last batch's oldest_seq would
+    # count records overwritten while reading, which were read already).
+    first = records[0]["seq"] if records else end["oldest_seq"]
+    if args.start < first and (records or args.start < end["log_seq"]):
+        print(f"(events {args.start} to {first - 1} were overwritten in the pump's log before "
+              "they were read)")
     for r in records:
         print(show.format_record(r))
 
@@ -117,9 +124,13 @@ def cmd_log(args):
 def cmd_monitor(args):
     with _connect(args) as c:
         c.hello()
-        seen = c.status()["log_seq"]
+        st = c.status()
+        print(show.monitor_line(st), flush=True)
+        shown = 1
+        seen = st["log_seq"]
+        if args.count is not None and shown >= args.count:
+            return
         c.telemetry(args.period)
-        shown = 0
         watch = Staleness(args.period)
         try:
             while args.count is None or shown < args.count:
@@ -137,7 +148,7 @@ def cmd_monitor(args):
                             print("    " + show.format_record(r), flush=True)
                         seen = end["next_seq"]
         except KeyboardInterrupt:
-            pass
+            pass                 # Ctrl-C is how a monitor without --count ends
         finally:
             try:
                 c.telemetry(0)
@@ -202,8 +213,23 @@ def cmd_bolus(args):
             dose = c.bridge()
             print(f"bridge bolus started: {dose} ug")
         else:
-            dose = c.patient_bolus()
+            try:
+                dose = c.patient_bolus()
+            except Refused as e:
+                if e.reason == R_LOCKOUT:
+                    _lockout_hint(c, e)
+                raise
             print(f"patient bolus started: {dose} ug")
+
+
+def _lockout_hint(c, e):
+    """Say how long the lockout has left (best effort: the refusal stands either way)."""
+    try:
+        left = c.status()["lockout_s"]
+    except LinkError:
+        return
+    if left:
+        e.hint = f"the next patient bolus is allowed in {show.duration(left)}"
 
 
 def _whole_numbers(v, where=""):
@@ -349,8 +375,14 @@ def cmd_alarms(args):
                 c.alarm_ack(code)
                 print(f"acknowledged {show.alarm_label(code)}")
         elif args.action == "silence":
+            st = c.status()
+            if st["tone"] == TONE_OFF:
+                print("no alarm is sounding" +
+                      (" (silenced already)" if st["flags"] & ST_SILENCED else "") +
+                      "; nothing to silence")
+                return 0
             c.alarm_silence()
-            print("alarms silenced for 10 minutes")
+            print(f"alarms silenced for {limits.SILENCE_S // 60} minutes")
         else:
             c.alarm_test()
             print("alarm test: critical tone, then warning tone")
@@ -460,7 +492,8 @@ def _about(path, e):
 
 def _link_args(p):
     p.add_argument("--port", help="pyserial URL of the pump (default $PUMPCTL_PORT)")
-    p.add_argument("--keys", help="key file (default $PUMPCTL_KEYS or ./pump-keys.json)")
+    p.add_argument("--keys", help="key file, for commands that change the pump (default "
+                   "$PUMPCTL_KEYS or ./pump-keys.json)")
     p.add_argument("--timeout", type=positive(" of seconds"), default=2.0,
                    help="seconds to wait for a reply")
     return p

@@ -5,8 +5,12 @@ import re
 
 from pump.names import ALARM_NAMES, BOLUS_NAMES, EVENT_NAMES, PRIORITY_NAMES, REASON_NAMES
 from pump import limits
-from pump.codes import ALARM_PRIORITY, MODE_NAMES
+from pump.codes import (ALARM_PRIORITY, MODE_BOLUS, MODE_NAMES, MODE_STOPPED, P_CRITICAL,
+                        R_AMOUNT, R_COUNT_24H, R_CRITICAL_ALARM, R_CONCENTRATION, R_DURATION,
+                        R_LOCKOUT, R_NOT_PROGRAMMED, R_RATE, R_RESERVOIR, R_STOPPED,
+                        R_TOO_MANY, R_UG_24H, R_UG_PER_HOUR, R_VOLUME)
 from pumpsim.scenario import clock
+from pumpwire import reasons
 from pumpwire.messages import (ST_DELIVERING, ST_PROGRAMMED, ST_SILENCED, ST_STAGED,
                                ST_STOPPED)
 
@@ -29,9 +33,12 @@ def alarm_codes(bits):
 
 
 def duration(s):
+    """'1h 50m 57s', '5m 03s', '42s'."""
     h, rest = divmod(s, 3600)
     m, sec = divmod(rest, 60)
-    return f"{h}h {m:02d}m" if h else f"{m}m {sec:02d}s"
+    if h:
+        return f"{h}h {m:02d}m {sec:02d}s"
+    return f"{m}m {sec:02d}s" if m else f"{sec}s"
 
 
 def wall(t_s, wall_base_s):
@@ -39,6 +46,28 @@ def wall(t_s, wall_base_s):
         return ""
     w = datetime.datetime.fromtimestamp(wall_base_s + t_s, datetime.timezone.utc)
     return w.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def not_delivering_because(st):
+    """Why a pump is not delivering, in words (empty while it delivers): the same checks, in
+    the same order, as the core's refusals (no programme, critical alarm, stopped)."""
+    flags = st["flags"]
+    if flags & ST_DELIVERING:
+        return []
+    if not flags & ST_PROGRAMMED:
+        return ["not programmed"]
+    why = []
+    if st["mode"] == MODE_STOPPED:
+        why.append("the programme's mode is stopped")
+    critical = [alarm_name(c) for c in alarm_codes(st["alarm_bits"])
+                if c < len(ALARM_PRIORITY) and ALARM_PRIORITY[c] == P_CRITICAL]
+    if critical:
+        why.append("critical alarm " + ", ".join(critical))
+    if flags & ST_STOPPED:
+        why.append("stopped by command (pumpctl resume)")
+    if not why and st["mode"] == MODE_BOLUS:
+        why.append("its single bolus has run")
+    return why
 
 
 def status_words(st):
@@ -51,6 +80,7 @@ def status_words(st):
                  f"mode {st['mode']}") if flags & ST_PROGRAMMED else "not programmed",
         "delivering": bool(flags & ST_DELIVERING),
         "stopped_by_command": bool(flags & ST_STOPPED),
+        "not_delivering_because": not_delivering_because(st),
         "staged_programme": bool(flags & ST_STAGED),
         "silenced": bool(flags & ST_SILENCED),
         "alarms": [alarm_name(c) for c in alarm_codes(st["alarm_bits"])],
@@ -76,8 +106,8 @@ def format_status(st, info=None):
         lines.append(f"pump {info['device']} on board {info['board']} (firmware "
                      f"{fw >> 16}.{fw >> 8 & 255}.{fw & 255}, protocol {info['protocol']})")
     state = "delivering" if w["delivering"] else "NOT delivering"
-    if w["stopped_by_command"]:
-        state += " (stopped)"
+    if w["not_delivering_because"]:
+        state += ": " + "; ".join(w["not_delivering_because"])
     lines += [
         f"  clock        {w['time']}" + (f"  ({w['wall']})" if w["wall"] else ""),
         f"  mode         {w['mode']}, {state}",
@@ -106,9 +136,10 @@ def format_status(st, info=None):
 def monitor_line(st):
     w = status_words(st)
     alarms = ",".join(w["alarms"]) or "-"
+    lockout = duration(w["lockout_s"]) if w["lockout_s"] else "-"
     return (f"{w['time']}  {w['mode']:<10} {'run ' if w['delivering'] else 'STOP'} "
             f"basal {w['basal_ug_per_day']:>4} ug/d  rate {w['rate_ul_per_h']:7.1f} uL/h  "
-            f"res {w['reservoir_ml']:7.3f} mL  lockout {w['lockout_s']:>5}s  alarms {alarms}")
+            f"res {w['reservoir_ml']:7.3f} mL  lockout {lockout:>11}  alarms {alarms}")
 
 
 def event_words(rec):
@@ -137,7 +168,8 @@ def event_words(rec):
     elif name == "refill_rejected":
         detail = f"added {a / 1000:g} uL, aspirated {b / 1000:g} uL out of range"
     elif name == "time_sync":
-        detail = f"wall clock base {a} (changed by {b:+d} s)"
+        detail = f"wall clock base {a} " + \
+            ("(first sync)" if a == b else f"(changed by {b:+d} s)")
     else:
         detail = "" if not (a or b) else f"{a} {b}"
     return name, detail
@@ -146,6 +178,68 @@ def event_words(rec):
 def format_record(rec):
     name, detail = event_words(rec)
     return f"{rec['seq']:>6}  {clock(rec['time_s'])}  {name:<18} {detail}".rstrip()
+
+
+# ---- refusals ----
+
+def refusal_hint(msg_name, reason, detail=0):
+    """A few words on what a refusal reason means for this command, or "" (the reason word
+    says it all). The numbers come from the hard limits the pump was built with."""
+    if reason == R_AMOUNT:
+        return f"a bolus is 1-{limits.MAX_BOLUS_UG} ug"
+    if reason == R_DURATION:
+        if msg_name == "bridge":
+            return (f"at the programmed rate the bridge would not last "
+                    f"{limits.MIN_BOLUS_S // 60}-{limits.MAX_BOLUS_S // 60} minutes")
+        return f"a bolus lasts {limits.MIN_BOLUS_S // 60}-{limits.MAX_BOLUS_S // 60} minutes"
+    if reason == R_VOLUME:
+        if msg_name == "priming":
+            return "nothing to prime: the tubing and catheter_volume_ul are both 0"
+        return "each volume must be from 0 to the reservoir's size"
+    if reason == R_LOCKOUT:
+        return "the lockout after the last patient bolus has not ended"
+    if reason == R_TOO_MANY:
+        return (f"a priming or bridge is already running (one at a time), or "
+                f"{limits.MAX_ACTIVE_BOLUSES} boluses are")
+    if reason == R_UG_24H:
+        return "it would take the last 24 h's dose over the programme's max_ug_per_24h"
+    if reason == R_COUNT_24H:
+        return "patient_bolus.max_per_24h boluses were given in the last 24 h"
+    if reason == R_UG_PER_HOUR:
+        return "it would take the last hour's patient boluses over patient_bolus.max_ug_per_hour"
+    if reason == R_RATE:
+        if msg_name == "bridge":
+            return "the basal rate in force is 0, so a bridge cannot be timed"
+        return "the motor cannot run that fast on top of the programme"
+    if reason == R_RESERVOIR:
+        return "not enough drug left above the empty threshold"
+    if reason == R_STOPPED:
+        return "delivery was stopped by command (pumpctl resume), or the single bolus has run"
+    if reason == R_NOT_PROGRAMMED:
+        if msg_name == "patient_bolus":
+            return "no programme with a patient_bolus is in force"
+        return "no programme is in force"
+    if reason == R_CRITICAL_ALARM:
+        return "a critical alarm stops delivery (pumpctl status)"
+    if reason == R_CONCENTRATION:
+        return "a bridge follows a programme that changed the concentration; none is pending"
+    if reason == reasons.N_BAD_TAG:
+        return "the key file's keys are not this pump's (or the frame was corrupted)"
+    if reason == reasons.N_NO_KEY:
+        return "the pump holds no key for this role"
+    if reason == reasons.N_ROLE:
+        return "this role's key may not send it (the patient key sends patient boluses only)"
+    if reason == reasons.N_TOO_LARGE:
+        return f"the pump holds at most {detail} bytes of programme text"
+    if reason == reasons.N_NOT_STAGED:
+        return "nothing checked is staged (another host committed or discarded it?)"
+    if reason == reasons.N_CRC:
+        return "the staged programme is not the one reviewed (another host staged one)"
+    if reason == reasons.N_STORAGE:
+        return "the pump could not store its replay counter"
+    if reason == reasons.N_BAD_VALUE:
+        return "a value is out of the range the pump accepts"
+    return ""
 
 
 # ---- programme review ----
