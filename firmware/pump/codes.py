@@ -54,8 +54,9 @@ A_TEST = const(4)
 A_MOTOR_STALL = const(5)      # the board layer's stall / occlusion evidence
 A_BATTERY_ERI = const(6)      # battery at its elective replacement threshold
 A_BATTERY_EOS = const(7)      # battery at end of service
+A_SYSTEM_FAULT = const(8)     # the firmware's last-resort handler ran (now or before a reset)
 ALARM_PRIORITY = (P_TEST, P_WARNING, P_CRITICAL, P_WARNING, P_TEST, P_CRITICAL, P_WARNING,
-                  P_CRITICAL)
+                  P_CRITICAL, P_CRITICAL)
 
 # Event-log codes. The two numbers after each say what the event carries (see docs/dosing.md).
 E_PROGRAMME = const(1)       # mode, daily dose ug
@@ -73,3 +74,4 @@ E_STOP = const(12)           # 0, 0
 E_RESUME = const(13)         # 0, 0
 E_REFILL_REJECTED = const(14)  # added nL, aspirated nL (a volume out of range)
 E_TIME_SYNC = const(15)      # new wall_base_s, change from the old one (s)
+E_FAULT = const(16)          # 0, 0: a fault recorded before the last reset, announced at boot

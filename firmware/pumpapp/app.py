@@ -6,6 +6,7 @@
 # only while every task has checked in. The same code runs on a board and on the virtual
 # board; the HAL (pumphw.rp2 / esp32 / unix) is its only contact with hardware.
 import asyncio
+import os
 
 from pump import codes
 from pump.core import Pump
@@ -16,9 +17,14 @@ from pumphw.stall import StallDetector
 from pumphw.tones import TonePlayer
 from pumplink.link import Link
 
-_TASKS = 4                     # control, link, annunciation, inputs: each checks in
+_CONTROL = 1                   # task check-in bits for the watchdog supervisor
+_LINK = 2
+_ANNUNCIATE = 4
+_INPUTS = 8
+_BACKGROUND = 16               # the board layer's own tasks (the PIO feeder)
 _INPUT_MS = 20                 # button poll
 _BATTERY_EVERY = 500           # battery read every this many input polls (10 s)
+FAULT_FILE = "fault.json"
 
 
 class App:
@@ -29,6 +35,9 @@ class App:
         self._t_ms = hal.ticks_ms()
         self._ms = 0                  # pump-clock milliseconds since boot
         self._alive = 0               # bit per task that checked in since the last feed
+        self._expect = _CONTROL | _LINK | _ANNUNCIATE | _INPUTS
+        self._link_waiting = False    # the link task is idle, awaiting bytes: alive
+        self._fault = False           # the last-resort handler ran: stop feeding the watchdog
         self.button = Button(hold_ms=1500)
         self.battery = Battery(hw.eri_mv, hw.eos_mv, hw.divider_num, hw.divider_den) \
             if hw.eri_mv else None
@@ -65,27 +74,28 @@ class App:
         self.hal.motor.load(plan, self._ms - plan.t0_s * 1000)
 
     def _due_ms(self):
-        """Pump milliseconds until the core or the link next needs a call (at most 1 s)."""
-        due = self.pump.next_due_s
-        push = self.link.next_due_s()
-        if push is not None and (due is None or push < due):
-            due = push
-        if due is None:
-            return 1000
-        return max(1, min(1000, due * 1000 - self._ms))
+        """Pump milliseconds until the next whole second: the core counts whole seconds, so
+        the generator is handed each second's plan at that second (pumphw.steps schedules no
+        further), and anything due falls on a second too."""
+        return 1000 - self._ms % 1000 + 1
 
     # ---- tasks ----
+
+    def checkin(self, bit):
+        self._alive |= bit
 
     async def control(self):
         while True:
             self.step()
-            self._alive |= 1
+            self._alive |= _CONTROL
             await self.hal.sleep_ms(self._due_ms())
 
     async def serve_link(self):
         while True:
-            self._alive |= 2
+            self._alive |= _LINK
+            self._link_waiting = True
             data = await self.hal.link_read()
+            self._link_waiting = False
             if data:
                 self.step()
                 self.session.feed(data)
@@ -93,7 +103,7 @@ class App:
 
     async def annunciate(self):
         while True:
-            self._alive |= 4
+            self._alive |= _ANNUNCIATE
             left = self.tones.update(self.pump.tone(), self.hal.ticks_ms())
             self.hal.buzzer(self.tones.hz)
             await self.hal.sleep_ms(min(left or 250, 250))
@@ -101,7 +111,7 @@ class App:
     async def inputs(self):
         n = 0
         while True:
-            self._alive |= 8
+            self._alive |= _INPUTS
             if self.button.update(self.hal.button(), self.hal.ticks_ms()) == LONG_PRESS:
                 self.step()
                 self.pump.request_patient_bolus(self.pump.now_s)
@@ -121,24 +131,65 @@ class App:
                 self.commanded()
 
     async def supervise(self):
-        """Feed the watchdog only when every task has run since the last feed: a hung task
-        lets the watchdog reset the board."""
+        """Feed the watchdog only when every task has run since the last feed (the link task
+        also counts while it waits for bytes): a hung or dead task lets the watchdog reset
+        the board. The period is in real milliseconds."""
         while True:
-            await self.hal.sleep_ms(self.hal.watchdog_ms // 4)
-            if self._alive == (1 << _TASKS) - 1:
+            await asyncio.sleep_ms(self.hal.watchdog_ms // 4)
+            if self._link_waiting:
+                self._alive |= _LINK
+            if self._alive & self._expect == self._expect and not self._fault:
                 self._alive = 0
                 self.hal.feed_watchdog()
 
     async def main(self):
         self.session = self.link.session(self.hal.link_write)
-        for task in (self.control(), self.serve_link(), self.annunciate(), self.inputs()) + \
-                self.hal.background():
+        asyncio.get_event_loop().set_exception_handler(
+            lambda loop, context: self.last_resort(context["exception"]))
+        background = self.hal.background(self.checkin)
+        if background:
+            self._expect |= _BACKGROUND
+        for task in (self.control(), self.serve_link(), self.annunciate(),
+                     self.inputs()) + background:
             asyncio.create_task(task)
+        self._boot_fault()
         await self.supervise()
 
+    def _boot_fault(self):
+        """A fault recorded before the last reset is announced now, latched until
+        acknowledged: the reset must not hide it."""
+        try:
+            with open(FAULT_FILE) as f:
+                f.read()
+        except OSError:
+            return
+        now = self.pump.now_s
+        self.pump.condition(now, codes.A_SYSTEM_FAULT, True)
+        self.pump.condition(now, codes.A_SYSTEM_FAULT, False)
+        self.pump.log.add(now, codes.E_FAULT, 0, 0)
+        try:
+            os.remove(FAULT_FILE)
+        except OSError:
+            pass
+
     def last_resort(self, exc):
-        """Anything unexpected: stop the motor, sound the critical tone, and say why on the
-        console. (Persisting state comes with issue 5.)"""
-        self.hal.motor.stop()
-        self.hal.buzzer(880)
+        """Anything unexpected, in any task: motor off first, a latched critical alarm, the
+        fault written down (so the alarm survives the watchdog reset that follows: the
+        supervisor stops feeding), and why on the console. Each step on its own, so one
+        failing does not skip the others."""
+        self._fault = True
+        try:
+            self.hal.motor.stop()
+        except Exception:  # the last resort must go on
+            pass
+        try:
+            self.pump.condition(self.pump.now_s, codes.A_SYSTEM_FAULT, True)
+        except Exception:  # the last resort must go on
+            pass
+        try:
+            with open(FAULT_FILE + ".tmp", "w") as f:
+                f.write(type(exc).__name__ + ": " + str(exc))
+            os.rename(FAULT_FILE + ".tmp", FAULT_FILE)
+        except Exception:  # the last resort must go on
+            pass
         self.hal.fatal(exc)

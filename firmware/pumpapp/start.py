@@ -29,24 +29,24 @@ def _config():
     return hw, board, keys, k["device"]
 
 
-def _hal(hw):
+def _hal(hw, board):
     if hw.port == "unix":
         from pumphw.unix import Hal
     elif hw.port == "rp2":
         from pumphw.rp2 import Hal
     else:
-        from pumphw.esp32 import Hal
-    return Hal(hw)
+        raise ValueError("no board layer for port " + hw.port + " yet")
+    return Hal(hw, board)
 
 
 def main():
     hw, board, keys, device = _config()
-    hal = _hal(hw)
+    hal = _hal(hw, board)
     app = App(hal, board, hw, keys, device)
     try:
         asyncio.run(app.main())
     except KeyboardInterrupt:
-        hal.motor.stop()
+        hal.stop_for_repl()
         print("pump application stopped (Ctrl-C): motor stopped, delivery stopped")
     except Exception as e:  # the one last-resort handler (docs/boards.md)
         app.last_resort(e)

@@ -1,13 +1,18 @@
 # The Raspberry Pi Pico (RP2040) board layer. Wiring: docs/boards/pico.md. The only module
-# (with esp32.py) that touches hardware; the logic it feeds is tested off the board.
-# - STEP pulses come from a PIO state machine that takes one delay (us) per step from its TX
-#   FIFO (joined: 8 deep): a flash write, which stalls the CPU on the RP2040, cannot stretch a
-#   pulse, and the steps issued are exactly the delays the PIO has taken. A task keeps the
-#   FIFO filled from pumphw.steps; if it falls behind, steps come late (under-delivery the
-#   core sees and makes up), never early. A DMA ring would remove that task (next step).
-# - The TMC2209's DIAG line, when wired, marks steps as not turning the rotor (stall).
-# - Buzzer on PWM; patient button with pull-up; battery on an ADC; machine.WDT.
-# No allocation in interrupt context: nothing here runs in one.
+# that touches the Pico's hardware; the logic it feeds is tested off the board. Written for the
+# board and compiled by mpy-cross here; not yet run on a Pico (docs/boards/pico.md, status).
+# - STEP pulses come from PIO state machine 0 at 1 MHz. Each FIFO word is bit 0: step now,
+#   bits 1..31: then wait that many cycles. Pulse first, wait after, so a word the PIO has
+#   pulled is a step already pulsed: steps issued = step words pushed - step words queued.
+#   Long waits are split into wait-only words. A flash write (which stalls the CPU on the
+#   RP2040) can only make steps late, never early, and the core is told exactly what was
+#   pulsed. A task keeps the FIFO (joined: 8 words) filled from pumphw.steps.
+# - The TMC2209's DIAG line, when wired (and StallGuard configured), marks steps as not
+#   turning the rotor.
+# - Buzzer on PWM; patient button with pull-up; battery on an ADC; machine.WDT. The watchdog
+#   cannot be stopped on the RP2040: boot.py arms it with a timer feeding it (REPL work,
+#   flashing), the application takes the feeding over, and Ctrl-C hands it back.
+# No allocation in interrupt context: the only callback is the boot timer's feed.
 import asyncio
 import json
 import os
@@ -15,76 +20,128 @@ import sys
 import time
 
 import rp2
-from machine import ADC, PWM, WDT, Pin
+from machine import ADC, PWM, WDT, Pin, Timer
 
+from pumphw.stdio import StdioLink
 from pumphw.steps import StepSchedule
 
 _PIO_HZ = 1000000           # one PIO cycle per microsecond
-_PULSE_US = 5               # cycles spent per step outside the delay loop
+_STEP_CYCLES = 8            # cycles of a step word outside its wait loop
+_WAIT_CYCLES = 5            # cycles of a wait-only word outside its wait loop
+_MAX_WAIT = 1 << 30         # longest wait in one word (us); pumphw.steps waits < 1 s
+_BOOT_WDT_MS = 8000
+
+_boot_timer = None
 
 
-@rp2.asm_pio(set_init=rp2.PIO.OUT_LOW, fifo_join=rp2.PIO.JOIN_TX)
+def arm_boot_watchdog():
+    """From boot.py: start the watchdog (or take the running one) and feed it from a timer,
+    so REPL work and flashing are not cut short by a reset."""
+    global _boot_timer
+    wdt = WDT(timeout=_BOOT_WDT_MS)
+    if _boot_timer is None:
+        _boot_timer = Timer(period=1000, callback=lambda t: wdt.feed())
+
+
+def disarm_boot_watchdog():
+    global _boot_timer
+    if _boot_timer is not None:
+        _boot_timer.deinit()
+        _boot_timer = None
+
+
+@rp2.asm_pio(sideset_init=rp2.PIO.OUT_LOW, fifo_join=rp2.PIO.JOIN_TX,
+             out_shiftdir=rp2.PIO.SHIFT_RIGHT)
 def _step_program():
-    pull(block)             # noqa: F821 (PIO assembler names)
-    mov(x, osr)             # noqa: F821
-    label("delay")          # noqa: F821
-    jmp(x_dec, "delay")     # noqa: F821
-    set(pins, 1)[2]         # noqa: F821
-    set(pins, 0)            # noqa: F821
+    pull(block)             .side(0)        # noqa: F821 (PIO assembler names)
+    out(y, 1)               .side(0)        # noqa: F821  bit 0: step now?
+    mov(x, osr)             .side(0)        # noqa: F821  bits 1..31: then wait
+    jmp(not_y, "wait")      .side(0)        # noqa: F821
+    nop()                   .side(1)[2]     # noqa: F821  STEP high 3 us
+    label("wait")                           # noqa: F821
+    jmp(x_dec, "wait")      .side(0)        # noqa: F821  x + 1 cycles
 
 
 class Motor:
-    def __init__(self, hw):
+    def __init__(self, hw, board):
         pins = hw.pins
         self._enable = Pin(pins["enable"], Pin.OUT, value=1)      # active low: off
         Pin(pins["dir"], Pin.OUT, value=0)                         # one direction only
         self._diag = Pin(pins["diag"], Pin.IN) if "diag" in pins else None
         self._sm = rp2.StateMachine(0, _step_program, freq=_PIO_HZ,
-                                    set_base=Pin(pins["step"], Pin.OUT, value=0))
+                                    sideset_base=Pin(pins["step"], Pin.OUT, value=0))
+        self._gap = 1000000 // board.max_steps_per_s
         self._sched = StepSchedule()
-        self._pushed = 0
+        self._ring = bytearray(8)     # step flags of the last 8 words pushed
+        self._head = 0
+        self._steps_pushed = 0
         self._taken = 0
+        self._next = None             # the delay to the next step, once known
         self._sm.active(1)
 
+    def _queued_steps(self):
+        """Step words still in the FIFO (pushed, not yet pulled: not pulsed)."""
+        n = self._sm.tx_fifo()
+        q = 0
+        for i in range(1, n + 1):
+            q += self._ring[(self._head - i) & 7]
+        return q
+
+    def _push(self, step, wait_us):
+        self._sm.put((wait_us << 1) | step)
+        self._ring[self._head & 7] = step
+        self._head += 1
+        self._steps_pushed += step
+
     def _drain(self):
-        """Drop the delays still queued (a new plan replaces them)."""
+        """Drop the words still queued; the word being run finishes (its step, if any, has
+        already been pulsed and counted)."""
         self._sm.active(0)
+        self._steps_pushed -= self._queued_steps()
         while self._sm.tx_fifo():
             self._sm.exec("pull(noblock)")
-            self._pushed -= 1
+        self._sm.exec("nop().side(0)")            # STEP never left high
         self._sm.restart()
 
     def load(self, plan, since_t0_ms=0):
         self._drain()
-        # steps issued since the core last heard (this second): the new plan's first ones
-        already = self._pushed - self._taken
-        self._sched.start(plan, since_t0_ms, already)
+        # steps pulsed since the core last heard (this second): the new plan's first ones
+        already = self._steps_pushed - self._taken
+        self._sched.start(plan, since_t0_ms, already, self._gap)
         self._enable.value(0 if plan.steps else 1)
+        self._next = self._sched.next()
+        if self._next is not None:
+            self._wait(self._next)                # the lead time to the first step
+            self._next = self._sched.next()
         self._sm.active(1)
         self.feed()
 
+    def _wait(self, us):
+        us = min(us, _MAX_WAIT)
+        self._push(0, us - _WAIT_CYCLES if us > _WAIT_CYCLES else 0)
+
     def feed(self):
-        """Top up the PIO's queue; called often by the feeder task."""
+        """Top up the PIO's queue (never blocking: put() would wait on a full FIFO); each step
+        word carries the wait to the next step."""
         sm = self._sm
-        while sm.tx_fifo() < 8:
-            d = self._sched.next()
-            if d is None:
-                return
-            sm.put(d - _PULSE_US if d > _PULSE_US else 0)
-            self._pushed += 1
+        while self._next is not None and sm.tx_fifo() < 8:
+            after = self._sched.next()
+            wait = 0 if after is None else min(after, _MAX_WAIT)
+            self._push(1, wait - _STEP_CYCLES if wait > _STEP_CYCLES else 0)
+            self._next = after
 
     def take(self, now_s):
-        """(steps issued since the last call, steps the rotor made by DIAG's account)."""
+        """(steps pulsed since the last call, steps the rotor made by DIAG's account)."""
         self.feed()
-        issued = self._pushed - self._sm.tx_fifo()
+        issued = self._steps_pushed - self._queued_steps()
         n = issued - self._taken
         self._taken = issued
         stalled = self._diag is not None and self._diag.value()
         return n, 0 if stalled else n
 
     def stop(self):
+        self._enable.value(1)                     # first: no step reaches the motor
         self._drain()
-        self._enable.value(1)
 
 
 class Store:
@@ -94,7 +151,7 @@ class Store:
         try:
             with open("counters.json") as f:
                 return json.load(f)
-        except (OSError, ValueError):
+        except OSError:          # none yet; a corrupt file raises: never reset them silently
             return None
 
     def save_counters(self, high_water):
@@ -104,24 +161,25 @@ class Store:
 
 
 class Hal:
-    def __init__(self, hw):
+    def __init__(self, hw, board):
         self.hw = hw
         self.watchdog_ms = hw.watchdog_ms
-        self.motor = Motor(hw)
+        self.motor = Motor(hw, board)
         self.store = Store()
         self._buzzer = PWM(Pin(hw.pins["buzzer"]))
         self._buzzer.duty_u16(0)
         self._button = Pin(hw.pins["button"], Pin.IN, Pin.PULL_UP)
         self._adc = ADC(Pin(hw.pins["battery_adc"])) if "battery_adc" in hw.pins else None
         self._wdt = None
-        self._reader = asyncio.StreamReader(sys.stdin)
+        self._link = StdioLink(awaitable_stdin=True)
 
-    def background(self):
-        return (self._feeder(),)
+    def background(self, checkin):
+        return (self._feeder(checkin),)
 
-    async def _feeder(self):
+    async def _feeder(self, checkin):
         while True:
             self.motor.feed()
+            checkin(16)
             await asyncio.sleep_ms(1)
 
     def ticks_ms(self):
@@ -131,10 +189,10 @@ class Hal:
         await asyncio.sleep_ms(ms)
 
     async def link_read(self):
-        return await self._reader.read(256)
+        return await self._link.read()
 
     def link_write(self, data):
-        sys.stdout.buffer.write(data)
+        self._link.write(data)
 
     def buzzer(self, hz):
         if hz:
@@ -150,9 +208,15 @@ class Hal:
         return self._adc.read_u16() if self._adc is not None else 65535
 
     def feed_watchdog(self):
-        if self._wdt is None:          # started at the first healthy feed, not at boot
+        if self._wdt is None:          # the application takes the feeding over from boot.py
+            disarm_boot_watchdog()
             self._wdt = WDT(timeout=self.watchdog_ms)
         self._wdt.feed()
+
+    def stop_for_repl(self):
+        """Ctrl-C: motor off, and the boot timer feeds the watchdog again."""
+        self.motor.stop()
+        arm_boot_watchdog()
 
     def fatal(self, exc):
         sys.print_exception(exc)

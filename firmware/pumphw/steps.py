@@ -1,23 +1,28 @@
 # The delays between a plan's steps for a hardware step generator that takes one delay per
-# step (the RP2040's PIO, the ESP32's RMT): step j falls at t0 + (j - phase) / rate exactly as
-# the core's plan says (pump.core.Plan; the simulator's motor places steps the same way), each
-# delay rounded so the steps never run ahead of the plan. Called from a task that keeps the
-# generator's queue filled, never from an interrupt: on a 32-bit port the products below are
-# big integers, which allocate.
+# step (the RP2040's PIO): step j falls at t0 + (j - phase) / rate exactly as the core's plan
+# says (pump.core.Plan; the simulator's motor places steps the same way), each delay rounded
+# so the steps never run ahead of the plan, and never closer than the motor's top speed allows
+# (a late step is caught up at that speed, not in a burst the rotor would miss). Only the
+# steps of the plan's first second are scheduled: the core counts whole seconds, and the
+# control loop hands over a new plan at every second, so no step can be issued under two
+# plans. Called from a task, never an interrupt: on a 32-bit port the products below are big
+# integers, which allocate.
 
 
 class StepSchedule:
     def __init__(self):
         self.left = 0
 
-    def start(self, plan, since_t0_ms, already=0):
+    def start(self, plan, since_t0_ms, already=0, min_gap_us=0):
         """A new plan, loaded since_t0_ms after its t0 (the pump clock counts whole seconds;
         the board is partway into one). `already`: steps the generator issued since t0 that
         the core has not been told of yet; they are the plan's first steps, so a plan
         reloaded within its second (after a command) never issues them twice."""
         self.rn, self.rd = plan.rate_num, plan.rate_den
         self.pn, self.pd = plan.phase_num, plan.phase_den
-        self.left = plan.steps - already if plan.rate_num else 0
+        self.gap = min_gap_us
+        first_second = (self.pn * self.rd + self.rn * self.pd) // (self.pd * self.rd)
+        self.left = min(plan.steps, first_second) - already if plan.rate_num else 0
         self.j = already
         self.at_us = since_t0_ms * 1000          # the instant the last delay ended
 
@@ -32,8 +37,7 @@ class StepSchedule:
         den = self.pd * self.rn
         t_us = -(-num // den)                    # ceil: never ahead of the plan
         delay = t_us - self.at_us
-        if delay < 0:
-            delay = 0                            # late already: at once
-        else:
-            self.at_us = t_us
+        if delay < self.gap:
+            delay = self.gap                     # late: catch up at the motor's top speed
+        self.at_us += delay
         return delay

@@ -8,12 +8,12 @@
 import asyncio
 import json
 import os
-import select
 import sys
 import time
 
 from pump.core import Plan
 from pumphw import ticks
+from pumphw.stdio import StdioLink
 from pumpsim.motor import VirtualMotor
 
 _START = ticks.PERIOD - 60000
@@ -43,7 +43,7 @@ class Store:
         try:
             with open("counters.json") as f:
                 return json.load(f)
-        except OSError:
+        except OSError:          # none yet; a corrupt file raises: never reset them silently
             return None
 
     def save_counters(self, high_water):
@@ -53,7 +53,7 @@ class Store:
 
 
 class Hal:
-    def __init__(self, hw):
+    def __init__(self, hw, board):
         self.hw = hw
         self.speed = int(os.getenv("VBOARD_SPEED") or 1)
         self.watchdog_ms = hw.watchdog_ms
@@ -64,11 +64,9 @@ class Hal:
         self.battery_mv = 3900
         self.fed = 0
         self._real0 = time.ticks_ms()
-        self._poll = select.poll()
-        self._poll.register(sys.stdin, select.POLLIN)
-        self._rx = bytearray(256)
+        self._link = StdioLink(awaitable_stdin=False)
 
-    def background(self):
+    def background(self, checkin):
         return ()
 
     def ticks_ms(self):
@@ -81,24 +79,10 @@ class Hal:
     # ---- the serial line: stdin/stdout, shared with the REPL as on a board's USB ----
 
     async def link_read(self):
-        """The bytes that have arrived (waits for some). The unix port's asyncio cannot wait
-        on stdin, so this polls every 2 ms."""
-        while not self._poll.poll(0):
-            await asyncio.sleep_ms(2)
-        n = 0
-        read = sys.stdin.buffer.read
-        while n < len(self._rx) and self._poll.poll(0):
-            b = read(1)
-            if not b:
-                break
-            if b[0] == 3:
-                raise KeyboardInterrupt     # a bare 0x03 is Ctrl-C, as on a board's USB line
-            self._rx[n] = b[0]
-            n += 1
-        return bytes(self._rx[:n])
+        return await self._link.read()
 
     def link_write(self, data):
-        sys.stdout.buffer.write(data)
+        self._link.write(data)
 
     # ---- the rest of the board ----
 
@@ -114,6 +98,9 @@ class Hal:
 
     def feed_watchdog(self):
         self.fed += 1
+
+    def stop_for_repl(self):
+        self.motor.stop()
 
     def fatal(self, exc):
         sys.print_exception(exc)

@@ -32,6 +32,9 @@ PACKAGES = ("pump", "pumpwire", "pumplink", "pumpapp", "pumphw")
 PORT_ONLY = {"rp2", "esp32", "unix"}          # pumphw modules copied only to their port
 VIRTUAL_EXTRA = ("pumpsim", ("__init__", "motor"))   # the virtual board's motor model
 MAIN_PY = "from pumpapp.start import main\n\nmain()\n"
+# boot.py per port: on the RP2040 the watchdog cannot be stopped, so boot arms it with a timer
+# feeding it until the application takes over (REPL work and flashing are not cut short).
+BOOT_PY = {"rp2": "from pumphw.rp2 import arm_boot_watchdog\n\narm_boot_watchdog()\n"}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -97,6 +100,11 @@ def stage(hw, board_data, keys_text, out_dir):
             f.write(data)
         files.append((rel, hashlib.sha256(data).hexdigest()))
 
+    port_module = os.path.join(os.path.dirname(importlib.import_module("pumphw").__file__),
+                               hw.port + ".py")
+    if not os.path.exists(port_module):
+        raise FlashError(f"board '{hw.name}': there is no board layer for port '{hw.port}' "
+                         "yet (docs/boards/)")
     modules = [(p, None) for p in PACKAGES]
     if hw.port == "unix":
         modules.append(VIRTUAL_EXTRA)
@@ -119,20 +127,29 @@ def stage(hw, board_data, keys_text, out_dir):
                 raise FlashError(f"mpy-cross {package}/{name}: {r.stderr.strip()}")
             with open(target, "rb") as f:
                 files.append((rel, hashlib.sha256(f.read()).hexdigest()))
-    put("main.py", MAIN_PY.encode())
     put("board.json", json.dumps(board_data).encode())
     put("keys.json", keys_text)
+    if hw.port in BOOT_PY:
+        put("boot.py", BOOT_PY[hw.port].encode())
+    put("main.py", MAIN_PY.encode())          # last: a half-flashed board runs no mixture
     return files
 
 
 def _mpremote(url, *args, timeout=60):
-    r = subprocess.run([_tool("mpremote"), "connect", url, *args], capture_output=True,
-                       text=True, timeout=timeout)
+    try:
+        r = subprocess.run([_tool("mpremote"), "connect", url, *args], capture_output=True,
+                           text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise FlashError(f"{url}: mpremote {args[0]} took over {timeout} s: the board "
+                         "stopped answering", device=True) from None
     if r.returncode:
         text = (r.stderr or r.stdout).strip().splitlines()
         last = text[-1] if text else f"mpremote exited {r.returncode}"
-        if "failed to access" in last or "could not" in last.lower() or \
-                "refused" in last.lower():
+        low = last.lower()
+        if "raw repl" in low:
+            raise FlashError(f"the board at {url} does not answer Ctrl-C (running code that "
+                             f"ignores it?) ({last})", device=True)
+        if "failed to access" in low or "refused" in low or "no such file" in low:
             raise FlashError(f"no device at {url} ({last})", device=True)
         raise FlashError(f"{url}: mpremote {args[0]}: {last}", device=True)
     return r.stdout
@@ -169,9 +186,24 @@ _HASHES = ("import hashlib, binascii\n"
            "        print('SHA', p, 'missing')\n")
 
 
+_CLEAN = ("import os\n"
+          "try:\n"
+          "    os.remove('main.py')\n"
+          "except OSError:\n"
+          "    pass\n"
+          "for d in %r:\n"
+          "    try:\n"
+          "        for f in os.listdir(d):\n"
+          "            os.remove(d + '/' + f)\n"
+          "    except OSError:\n"
+          "        pass\n")
+
+
 def copy_and_verify(url, out_dir, files):
+    """main.py off first, old package files removed (a stale .py would shadow a new .mpy),
+    everything copied, main.py last, then every file read back."""
     dirs = sorted({os.path.dirname(p) for p, _ in files if os.path.dirname(p)})
-    args = []
+    args = ["exec", _CLEAN % ([d for d in dirs if d != "lib"],), "+"]
     for d in ["lib"] + [d for d in dirs if d != "lib"]:
         args += ["exec", f"import os\ntry:\n    os.mkdir({d!r})\nexcept OSError:\n    pass", "+"]
     for rel, _ in files:

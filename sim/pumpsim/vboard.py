@@ -1,16 +1,18 @@
 """A virtual board: the MicroPython unix port behaving like a board, not like a desktop
 interpreter, so `pumpctl` and `mpremote` talk to it as to a Pico on USB.
 
-- Its own root directory (never the host's `/`): the interpreter runs there, and `/lib` and
-  the root are its import path, as on a board's filesystem.
+- Its own root directory, mounted as its `/` (the host's `/` is not reachable by path from
+  the board), with `''`, `.frozen`, `/lib` as its import path, as on a board.
 - At start, boot.py then main.py; then the REPL, on the same line.
 - The line is a pseudo-terminal in raw mode, offered on a local TCP port
   (`socket://127.0.0.1:PORT` for pyserial and mpremote). One host at a time, like a UART.
 - A soft reset (Ctrl-D) ends the unix process; this supervisor starts it again as a board
   reboots: from the friendly REPL with boot.py and main.py, from the raw REPL (mpremote) with
   boot.py only and back into the raw REPL, printing "MPY: soft reboot" as a board does.
-- Ctrl-C reaches the running code (the firmware treats a bare 0x03 as Ctrl-C, as the USB line
-  of a board does), so mpremote can interrupt the pump application.
+- Ctrl-C interrupts the pump application: the firmware's line reader treats a bare 0x03 as
+  Ctrl-C, as a board's kbd_intr does. (Other code that never reads the line cannot be
+  interrupted: the unix port's REPL does not survive a SIGINT at its prompt, which is when
+  mpremote sends one.)
 - Its clock can run faster than real time ($VBOARD_SPEED for the firmware's board layer).
 - Several boards run side by side: each is a process with its own root and port.
 
@@ -27,7 +29,11 @@ import subprocess
 import sys
 import tty
 
-_START = ("import os\n"
+_START = ("import os, sys\n"
+          "os.umount('/')\n"                            # its root, not the host's, is /
+          "os.mount(os.VfsPosix(%r), '/')\n"
+          "os.chdir('/')\n"
+          "sys.path[:] = ['', '.frozen', '/lib']\n"     # a board's import order
           "for f in %s:\n"
           "    try:\n"
           "        os.stat(f)\n"
@@ -63,10 +69,9 @@ class VirtualBoard:
         master, slave = pty.openpty()
         tty.setraw(slave)
         files = "('boot.py',)" if raw else "('boot.py', 'main.py')"
-        env = dict(os.environ, VBOARD_SPEED=str(self.speed),
-                   MICROPYPATH=".frozen:" + os.path.join(self.root, "lib") + ":" + self.root)
+        env = dict(os.environ, VBOARD_SPEED=str(self.speed), MICROPYPATH=".frozen")
         self.proc = subprocess.Popen(
-            [self.mp, "-X", "heapsize=" + self.heap, "-i", "-c", _START % files],
+            [self.mp, "-X", "heapsize=" + self.heap, "-i", "-c", _START % (self.root, files)],
             cwd=self.root, stdin=slave, stdout=slave, stderr=slave, env=env,
             start_new_session=True)
         os.close(slave)
@@ -132,10 +137,15 @@ class VirtualBoard:
         if not data:
             self._drop_host()
             return
+        view = memoryview(data)
         try:
-            os.write(self.master, data)
-        except OSError:
-            pass                                # rebooting: lost, as on a board
+            while view:
+                n = os.write(self.master, view)
+                view = view[n:]
+        except BlockingIOError:
+            pass                                # the interpreter is not reading: lost,
+        except OSError:                         # as on a UART; or it is rebooting
+            pass
 
     def _to_host(self, data):
         if self.host is not None:

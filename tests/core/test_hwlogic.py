@@ -102,9 +102,9 @@ def test_step_schedule_places_each_step_where_the_plan_does():
     from pump.core import Plan
     from pumphw.steps import StepSchedule
     p = Plan()
-    p.rate_num, p.rate_den = 7, 3                # 7/3 steps per second
+    p.rate_num, p.rate_den = 70, 3               # 70/3 steps per second
     p.phase_num, p.phase_den = 1, 4              # a quarter step already accumulated
-    p.steps = 50
+    p.steps = 5000
     s = StepSchedule()
     s.start(p, 0)
     t = 0
@@ -115,13 +115,14 @@ def test_step_schedule_places_each_step_where_the_plan_does():
             break
         t += d
         times.append(t)
-    assert len(times) == 50
+    # only the first second is scheduled: steps 1..23 (23.58 accumulate in 1 s)
+    assert len(times) == 23 and times[-1] <= 1000000
     for j, t_us in enumerate(times, 1):
-        exact_num = (4 * j - 1) * 3 * 1000000     # (j - 1/4) / (7/3) s in us, times 28
-        assert t_us * 28 >= exact_num and (t_us - 1) * 28 < exact_num
-    s.start(p, 1500)                             # loaded 1.5 s late: overdue steps at once
-    first = [s.next() for _ in range(4)]
-    assert first[:3] == [0, 0, 0] and first[3] > 0
+        exact_num = (4 * j - 1) * 3 * 1000000     # (j - 1/4) / (70/3) s in us, times 280
+        assert t_us * 280 >= exact_num and (t_us - 1) * 280 < exact_num
+    s.start(p, 500, min_gap_us=300)              # loaded 0.5 s late: caught up at top speed
+    first = [s.next() for _ in range(13)]
+    assert first[:11] == [300] * 11 and first[12] > 300
 
 
 def test_a_plan_reloaded_within_its_second_never_repeats_steps():
@@ -130,7 +131,7 @@ def test_a_plan_reloaded_within_its_second_never_repeats_steps():
     from pump.core import Plan
     from pumphw.steps import StepSchedule
     p = Plan()
-    p.rate_num, p.rate_den, p.steps = 3200, 1, 3200          # a bolus: 3200 steps/s
+    p.rate_num, p.rate_den, p.steps = 3200, 1, 9600          # a bolus: 3200 steps/s
     a = StepSchedule()
     a.start(p, 0)
     issued = 0
