@@ -75,7 +75,9 @@ class Motor:
         self._ring = bytearray(8)     # step flags of the last 8 words pushed
         self._head = 0
         self._steps_pushed = 0
-        self._taken = 0
+        self._plan_pushed = 0         # _steps_pushed when the plan was loaded
+        self._already = 0             # the plan's first steps, pulsed under the one before
+        self._reported = 0            # steps of this plan the core has been told of
         self._next = None             # the delay to the next step, once known
         self._sm.active(1)
 
@@ -103,10 +105,18 @@ class Motor:
         self._sm.exec("nop().side(0)")            # STEP never left high
         self._sm.restart()
 
+    def _pulsed(self):
+        """Steps of the current plan pulsed so far (its carried-over first ones included)."""
+        return self._already + self._steps_pushed - self._queued_steps() - self._plan_pushed
+
     def load(self, plan, since_t0_ms=0):
         self._drain()
-        # steps pulsed since the core last heard (this second): the new plan's first ones
-        already = self._steps_pushed - self._taken
+        # pulsed under the old plan but not yet told to the core (after the last second's
+        # boundary): the new plan's first steps
+        already = self._pulsed() - self._reported
+        self._already = already
+        self._reported = 0
+        self._plan_pushed = self._steps_pushed
         self._sched.start(plan, since_t0_ms, already, self._gap)
         self._enable.value(0 if plan.steps else 1)
         self._next = self._sched.next()
@@ -131,11 +141,13 @@ class Motor:
             self._next = after
 
     def take(self, now_s):
-        """(steps pulsed since the last call, steps the rotor made by DIAG's account)."""
+        """(steps issued up to the second now_s since the last call, steps the rotor made by
+        DIAG's account). Steps pulsed after that second's boundary (a late control loop) are
+        told with the next plan, as its first steps."""
         self.feed()
-        issued = self._steps_pushed - self._queued_steps()
-        n = issued - self._taken
-        self._taken = issued
+        # carried-over steps have happened whatever the new plan says (even a stop): told
+        n = min(self._pulsed(), max(self._sched.by(now_s), self._already)) - self._reported
+        self._reported += n
         stalled = self._diag is not None and self._diag.value()
         return n, 0 if stalled else n
 

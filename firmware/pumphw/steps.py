@@ -2,11 +2,11 @@
 # step (the RP2040's PIO): step j falls at t0 + (j - phase) / rate exactly as the core's plan
 # says (pump.core.Plan; the simulator's motor places steps the same way), each delay rounded
 # so the steps never run ahead of the plan, and never closer than the motor's top speed allows
-# (a late step is caught up at that speed, not in a burst the rotor would miss). Only the
-# steps of the plan's first second are scheduled: the core counts whole seconds, and the
-# control loop hands over a new plan at every second, so no step can be issued under two
-# plans. Called from a task, never an interrupt: on a 32-bit port the products below are big
-# integers, which allocate.
+# (a late step is caught up at that speed, not in a burst the rotor would miss). by(t) says
+# how many steps the plan places up to t: the board layer tells the core only those, and
+# carries steps pulsed after a second's boundary into the next plan as its first ones, so no
+# step is issued twice and none is lost when the control loop runs late. Called from a task,
+# never an interrupt: on a 32-bit port the products below are big integers, which allocate.
 
 
 class StepSchedule:
@@ -21,10 +21,18 @@ class StepSchedule:
         self.rn, self.rd = plan.rate_num, plan.rate_den
         self.pn, self.pd = plan.phase_num, plan.phase_den
         self.gap = min_gap_us
-        first_second = (self.pn * self.rd + self.rn * self.pd) // (self.pd * self.rd)
-        self.left = min(plan.steps, first_second) - already if plan.rate_num else 0
+        self.t0_s = plan.t0_s
+        self.steps = plan.steps if plan.rate_num else 0
+        self.left = self.steps - already
         self.j = already
         self.at_us = since_t0_ms * 1000          # the instant the last delay ended
+
+    def by(self, t_s):
+        """Steps the plan places at or before t_s (whole pump seconds)."""
+        if not self.steps:
+            return 0
+        n = (self.pn * self.rd + self.rn * (t_s - self.t0_s) * self.pd) // (self.pd * self.rd)
+        return min(max(n, 0), self.steps)
 
     def next(self):
         """Microseconds from the previous step (or from loading) to the next one; None when
