@@ -35,7 +35,7 @@ def _hal(hw, board):
     elif hw.port == "rp2":
         from pumphw.rp2 import Hal
     else:
-        raise ValueError("no board layer for port " + hw.port + " yet")
+        from pumphw.esp32 import Hal
     return Hal(hw, board)
 
 

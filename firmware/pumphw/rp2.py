@@ -9,10 +9,8 @@
 #   pulsed. A task keeps the FIFO (joined: 8 words) filled from pumphw.steps.
 # - The TMC2209's DIAG line, when wired (and StallGuard configured), marks steps as not
 #   turning the rotor.
-# - Buzzer on PWM; patient button with pull-up; battery on an ADC; machine.WDT. The watchdog
-#   cannot be stopped on the RP2040: boot.py arms it with a timer feeding it (REPL work,
-#   flashing), the application takes the feeding over, and Ctrl-C hands it back.
-# No allocation in interrupt context: the only callback is the boot timer's feed.
+# - Buzzer on PWM; patient button with pull-up; battery on an ADC; machine.WDT, armed at boot
+#   by pumphw.bootwdt (it cannot be stopped on the RP2040).
 import asyncio
 import json
 import os
@@ -20,36 +18,16 @@ import sys
 import time
 
 import rp2
-from machine import ADC, PWM, WDT, Pin, Timer
+from machine import ADC, PWM, WDT, Pin
 
+from pumphw import bootwdt
 from pumphw.stdio import StdioLink
-from pumphw.steps import StepSchedule
+from pumphw.steps import StepAccount, StepSchedule
 
 _PIO_HZ = 1000000           # one PIO cycle per microsecond
 _STEP_CYCLES = 8            # cycles of a step word outside its wait loop
 _WAIT_CYCLES = 5            # cycles of a wait-only word outside its wait loop
 _MAX_WAIT = 1 << 30         # longest wait in one word (us); pumphw.steps waits < 1 s
-_BOOT_WDT_MS = 8000
-
-_boot_timer = None
-
-
-def arm_boot_watchdog():
-    """From boot.py: start the watchdog (or take the running one) and feed it from a timer,
-    so REPL work and flashing are not cut short by a reset."""
-    global _boot_timer
-    wdt = WDT(timeout=_BOOT_WDT_MS)
-    if _boot_timer is None:
-        _boot_timer = Timer(period=1000, callback=lambda t: wdt.feed())
-
-
-def disarm_boot_watchdog():
-    global _boot_timer
-    if _boot_timer is not None:
-        _boot_timer.deinit()
-        _boot_timer = None
-
-
 @rp2.asm_pio(sideset_init=rp2.PIO.OUT_LOW, fifo_join=rp2.PIO.JOIN_TX,
              out_shiftdir=rp2.PIO.SHIFT_RIGHT)
 def _step_program():
@@ -74,10 +52,8 @@ class Motor:
         self._sched = StepSchedule()
         self._ring = bytearray(8)     # step flags of the last 8 words pushed
         self._head = 0
-        self._steps_pushed = 0
-        self._plan_pushed = 0         # _steps_pushed when the plan was loaded
-        self._already = 0             # the plan's first steps, pulsed under the one before
-        self._reported = 0            # steps of this plan the core has been told of
+        self._steps_pushed = 0        # step words pushed and not dropped
+        self._account = StepAccount()
         self._next = None             # the delay to the next step, once known
         self._sm.active(1)
 
@@ -105,18 +81,13 @@ class Motor:
         self._sm.exec("nop().side(0)")            # STEP never left high
         self._sm.restart()
 
-    def _pulsed(self):
-        """Steps of the current plan pulsed so far (its carried-over first ones included)."""
-        return self._already + self._steps_pushed - self._queued_steps() - self._plan_pushed
+    def pulsed(self):
+        """Steps pulsed since boot: a pulled word is a pulsed step."""
+        return self._steps_pushed - self._queued_steps()
 
     def load(self, plan, since_t0_ms=0):
         self._drain()
-        # pulsed under the old plan but not yet told to the core (after the last second's
-        # boundary): the new plan's first steps
-        already = self._pulsed() - self._reported
-        self._already = already
-        self._reported = 0
-        self._plan_pushed = self._steps_pushed
+        already = self._account.load(self.pulsed())
         self._sched.start(plan, since_t0_ms, already, self._gap)
         self._enable.value(0 if plan.steps else 1)
         self._next = self._sched.next()
@@ -145,9 +116,7 @@ class Motor:
         DIAG's account). Steps pulsed after that second's boundary (a late control loop) are
         told with the next plan, as its first steps."""
         self.feed()
-        # carried-over steps have happened whatever the new plan says (even a stop): told
-        n = min(self._pulsed(), max(self._sched.by(now_s), self._already)) - self._reported
-        self._reported += n
+        n = self._account.take(self.pulsed(), self._sched.by(now_s))
         stalled = self._diag is not None and self._diag.value()
         return n, 0 if stalled else n
 
@@ -221,14 +190,14 @@ class Hal:
 
     def feed_watchdog(self):
         if self._wdt is None:          # the application takes the feeding over from boot.py
-            disarm_boot_watchdog()
+            bootwdt.disarm()
             self._wdt = WDT(timeout=self.watchdog_ms)
         self._wdt.feed()
 
     def stop_for_repl(self):
         """Ctrl-C: motor off, and the boot timer feeds the watchdog again."""
         self.motor.stop()
-        arm_boot_watchdog()
+        bootwdt.arm(-1)
 
     def fatal(self, exc):
         sys.print_exception(exc)

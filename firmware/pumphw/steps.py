@@ -49,3 +49,39 @@ class StepSchedule:
             delay = self.gap                     # late: catch up at the motor's top speed
         self.at_us += delay
         return delay
+
+
+class StepAccount:
+    """What the core is told of the steps a generator pulsed. The port hands in a running
+    total of steps pulsed (never decreasing). Steps pulsed after a second's boundary are told
+    with the next plan, as its first steps, whatever that plan is (a stop included): nothing
+    pulsed goes untold, nothing is told twice, and the core never hears of a step before the
+    plan places it."""
+
+    def __init__(self):
+        self._base = 0          # pulsed total when the plan was loaded
+        self._already = 0       # the plan's first steps, pulsed under the one before
+        self._reported = 0      # steps of this plan told so far
+
+    def _pulsed(self, total):
+        return self._already + total - self._base
+
+    def load(self, total):
+        """A new plan; returns the steps it starts with (pulsed, not yet told)."""
+        carried = self._pulsed(total) - self._reported
+        self._already = carried
+        self._base = total
+        self._reported = 0
+        return carried
+
+    def take(self, total, planned_by_now):
+        """Steps to tell the core at a second whose boundary the plan had placed
+        planned_by_now steps by."""
+        limit = planned_by_now if planned_by_now > self._already else self._already
+        n = min(self._pulsed(total), limit) - self._reported
+        self._reported += n
+        return n
+
+    def pending(self, total):
+        """Pulsed, not yet told."""
+        return self._pulsed(total) - self._reported

@@ -29,12 +29,13 @@ from pumphw.config import parse_hardware
 
 # What a board runs: these packages (every module), plus its port's board-layer module.
 PACKAGES = ("pump", "pumpwire", "pumplink", "pumpapp", "pumphw")
-PORT_ONLY = {"rp2", "esp32", "unix"}          # pumphw modules copied only to their port
+PORT_ONLY = {"rp2", "esp32", "unix", "bootwdt"}   # pumphw modules only some ports get
 VIRTUAL_EXTRA = ("pumpsim", ("__init__", "motor"))   # the virtual board's motor model
 MAIN_PY = "from pumpapp.start import main\n\nmain()\n"
 # boot.py per port: on the RP2040 the watchdog cannot be stopped, so boot arms it with a timer
 # feeding it until the application takes over (REPL work and flashing are not cut short).
-BOOT_PY = {"rp2": "from pumphw.rp2 import arm_boot_watchdog\n\narm_boot_watchdog()\n"}
+BOOT_PY = {"rp2": "from pumphw import bootwdt\n\nbootwdt.arm(-1)\n",
+           "esp32": "from pumphw import bootwdt\n\nbootwdt.arm(0)\n"}
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -114,7 +115,8 @@ def stage(hw, board_data, keys_text, out_dir):
             mod, ext = os.path.splitext(name)
             if ext != ".py" or (only is not None and mod not in only):
                 continue
-            if package == "pumphw" and mod in PORT_ONLY and mod != hw.port:
+            if package == "pumphw" and mod in PORT_ONLY and mod != hw.port and \
+                    not (mod == "bootwdt" and hw.port in BOOT_PY):
                 continue
             rel = f"lib/{package}/{mod}.mpy"
             target = os.path.join(out_dir, rel)

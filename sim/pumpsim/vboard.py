@@ -127,11 +127,13 @@ class VirtualBoard:
         conn.setblocking(True)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.host = conn
-        self.sel.register(conn, selectors.EVENT_READ, self._from_host)
+        self.sel.register(conn, selectors.EVENT_READ, lambda: self._from_host(conn))
 
-    def _from_host(self):
+    def _from_host(self, conn):
+        if conn is not self.host:
+            return                              # dropped earlier in this round
         try:
-            data = self.host.recv(4096)
+            data = conn.recv(4096)
         except OSError:
             data = b""
         if not data:

@@ -42,3 +42,4 @@ class Timer:
 
     def deinit(self):
         pass
+

@@ -1,9 +1,10 @@
-"""SR-21 for the RP2040 board layer itself (firmware/pumphw/rp2.py), which cannot run here:
-the real module, over a cycle-level stand-in for its PIO program (tests/fakes), driven by the
-application's own control step (pumpapp.App) and the real dosing core, with the control loop
-waking late by a varying amount each second and the feeder task running every millisecond.
-Every STEP pulse is one the core was told of, none comes before the plan places it, and a
-stop leaves no pulse after it."""
+"""SR-21 for the real boards' layers themselves (firmware/pumphw/rp2.py and esp32.py), which
+cannot run here: the real modules, over stand-ins for the RP2040's PIO (cycle by cycle) and
+the ESP32's RMT (tests/fakes), driven by the application's own control step (pumpapp.App) and
+the real dosing core, with the control loop waking late by a varying amount each second and
+the feeder task running every millisecond. Every STEP pulse is one the core was told of,
+delivery stays within 2 steps of the exact integral, a stop leaves no pulse after it, and no
+two steps come closer than the motor's top speed."""
 import importlib
 import os
 import sys
@@ -16,16 +17,41 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "core"))
 from corekit import HOUR, board, continuous, patient  # noqa: E402
 
 
-@pytest.fixture
-def rp2_layer(monkeypatch):
+_MODULES = ("rp2", "esp32", "machine", "pumphw.rp2", "pumphw.esp32", "pumphw.bootwdt")
+
+
+class _Clock:
+    """time.ticks_us / ticks_diff on the stand-ins' shared clock."""
+
+    def __init__(self, now):
+        self.now = now
+
+    def ticks_us(self):
+        return self.now[0]
+
+    def ticks_diff(self, a, b):
+        return a - b
+
+    def ticks_add(self, a, b):
+        return a + b
+
+
+@pytest.fixture(params=["rp2", "esp32"])
+def rp2_layer(request, monkeypatch):
     monkeypatch.syspath_prepend(os.path.join(ROOT, "tests", "fakes"))
-    for name in ("rp2", "machine", "pumphw.rp2"):
+    for name in _MODULES:
         sys.modules.pop(name, None)
     fake = importlib.import_module("rp2")
-    layer = importlib.import_module("pumphw.rp2")
+    layer = importlib.import_module("pumphw." + request.param)
+    if request.param == "esp32":
+        monkeypatch.setattr(layer, "time", _Clock(fake.NOW))
     yield fake, layer
-    for name in ("rp2", "machine", "pumphw.rp2"):
+    for name in _MODULES:
         sys.modules.pop(name, None)
+
+
+def _pulses(motor):
+    return (motor._sm if hasattr(motor, "_sm") else motor._rmt).pulses
 
 
 class _Hw:
@@ -78,7 +104,7 @@ def _run(fake, layer, programme, seconds, work_ms=(0, 3, 17, 40), press_at=(), s
         if stop_at is not None and s >= stop_at and not pump.suspended:
             pump.stop(s)
             app.commanded()
-            stopped_pulses = len(motor._sm.pulses)
+            stopped_pulses = len(_pulses(motor))
         # the control task sleeps to the next second; it wakes late by a varying amount
         wake = t_us + app._due_ms() * 1000 + work_ms[k % len(work_ms)] * 1000
         k += 1
@@ -91,9 +117,10 @@ def _run(fake, layer, programme, seconds, work_ms=(0, 3, 17, 40), press_at=(), s
     clock[0] = t_us
     app.step()
     # pulsed after the last second's boundary: told with the next plan
-    pending = motor._pulsed() - motor._reported
+    pending = motor._account.pending(motor.pulsed())
     assert 0 <= pending <= 40
-    return pump, motor._sm.pulses[:len(motor._sm.pulses) - pending], stopped_pulses
+    pulses = _pulses(motor)
+    return pump, pulses[:len(pulses) - pending], stopped_pulses
 
 
 def _exact(pump):
