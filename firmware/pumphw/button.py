@@ -17,6 +17,7 @@ class Button:
         self._down = False
         self._down_since = 0
         self._fired = False
+        self._armed = False          # seen released since boot: a button stuck down asks nothing
 
     def update(self, level, now_ms):
         """The pin's level now; LONG_PRESS once when a press has lasted hold_ms."""
@@ -27,11 +28,13 @@ class Button:
         if ticks.diff(now_ms, self._raw_since) < self.debounce_ms:
             return NONE
         down = level == self._active
+        if not down:
+            self._armed = True
         if down != self._down:
             self._down = down
             self._down_since = self._raw_since
             self._fired = False
-        if down and not self._fired and \
+        if down and self._armed and not self._fired and \
                 ticks.diff(now_ms, self._down_since) >= self.hold_ms:
             self._fired = True
             return LONG_PRESS

@@ -47,7 +47,7 @@ def test_inconsistent_boards_are_refused_naming_the_field():
         (good(board__micropython="1.19"), "board.micropython"),
         (good(board__mpy="six"), "board.mpy"),
         (good(board__watchdog_ms=9000), "board.watchdog_ms"),
-        (good(board__link="uart"), "pins.uart_tx"),
+        (good(board__link="uart"), "board.link"),
         (good(battery__eos_mv=3600), "battery.eos_mv"),
         (good(pins__battery_adc=None), "pins.battery_adc"),
         (good(pins__colour=1), "pins.colour"),
@@ -66,11 +66,10 @@ def test_esp32_pins_that_cannot_be_used():
     assert field(esp) == "pins.step"
 
 
-def test_dc_pump_with_encoder():
+def test_dc_pump_with_encoder_is_refused_until_a_board_layer_drives_it():
     d = good(driver__type="dc_encoder", driver__microsteps=1)
-    for role in ("step", "dir", "enable", "diag"):
-        del d["pins"][role]
-    assert field(d) == "pins.motor"
-    d["pins"]["motor"] = 2
-    d["pins"]["encoder"] = 3
-    assert field(d) is None
+    assert field(d) == "driver.type"
+
+
+def test_what_no_board_layer_implements_is_refused():
+    assert field(good(board__link="uart", pins__uart_tx=0, pins__uart_rx=1)) == "board.link"

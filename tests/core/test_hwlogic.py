@@ -168,3 +168,18 @@ def test_what_could_run_in_an_interrupt_allocates_nothing():
             p.update(TONE_CRITICAL, t)
     finally:
         heap_unlock()
+
+
+def test_a_button_held_since_boot_asks_for_nothing():
+    b = Button(debounce_ms=30, hold_ms=1500)
+    events = [b.update(0, t * 10) for t in range(500)]        # stuck down from power-up
+    assert LONG_PRESS not in events
+    events, _ = _press(b, ticks.add(5000, 100), 10)            # released, then a real press
+    events, _ = _press(b, 8000, 2000)
+    assert events.count(LONG_PRESS) == 1
+
+
+def test_one_bad_first_battery_reading_raises_nothing():
+    bat = Battery(eri_mv=3500, eos_mv=3300, divider_num=2, divider_den=1)
+    states = [bat.update(0)] + [bat.update(3800 * 65535 // 6600) for _ in range(20)]
+    assert set(states) == {OK}
