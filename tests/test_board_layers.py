@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "core"))
 from corekit import HOUR, board, continuous, patient  # noqa: E402
 
 
-_MODULES = ("rp2", "esp32", "machine", "pumphw.rp2", "pumphw.esp32", "pumphw.bootwdt")
+_MODULES = ("rp2", "esp32", "machine", "pumphw.rp2", "pumphw.esp32", "pumphw.bootwdt",
+            "pumphw.boardhal")
 
 
 class _Clock:

@@ -8,17 +8,12 @@
 # Steps count as pulsed once their sequence is handed to the RMT (it goes out within the
 # horizon); pumphw.steps.StepAccount decides what the core is told. Buzzer on PWM, button
 # with pull-up, battery on ADC1 (ADC2 is taken by Wi-Fi) read in microvolts, machine.WDT.
-import asyncio
-import json
-import os
-import sys
 import time
 
 import esp32
-from machine import ADC, PWM, WDT, Pin
+from machine import ADC, Pin
 
-from pumphw import bootwdt
-from pumphw.stdio import StdioLink
+from pumphw.boardhal import BoardHal
 from pumphw.steps import StepAccount, StepSchedule
 
 HORIZON_US = 20000          # steps due further ahead wait for a later sequence
@@ -124,82 +119,17 @@ class Motor:
         self._next_us = None
 
 
-class Store:
-    """littlefs files on the module's flash; write a temporary file, then os.rename."""
+class Hal(BoardHal):
+    FEED_MS = 2
+    TIMER_ID = 0             # the ESP32 has hardware timers 0-3, no virtual one
 
-    def load_counters(self):
-        try:
-            with open("counters.json") as f:
-                return json.load(f)
-        except OSError:          # none yet; a corrupt file raises: never reset them silently
-            return None
-
-    def save_counters(self, high_water):
-        with open("counters.tmp", "w") as f:
-            json.dump(list(high_water), f)
-        os.rename("counters.tmp", "counters.json")
-
-
-class Hal:
     def __init__(self, hw, board):
-        self.hw = hw
-        self.watchdog_ms = hw.watchdog_ms
-        self.motor = Motor(hw, board)
-        self.store = Store()
-        self._buzzer = PWM(Pin(hw.pins["buzzer"]), freq=880, duty_u16=0)
-        self._button = Pin(hw.pins["button"], Pin.IN, Pin.PULL_UP)
+        super().__init__(hw, Motor(hw, board))
         adc = hw.pins.get("battery_adc")
         self._adc = ADC(Pin(adc), atten=ADC.ATTN_11DB) if adc is not None else None
-        self._wdt = None
-        self._link = StdioLink(awaitable_stdin=True)
-
-    def background(self, checkin):
-        return (self._feeder(checkin),)
-
-    async def _feeder(self, checkin):
-        while True:
-            self.motor.feed()
-            checkin(16)
-            await asyncio.sleep_ms(2)
-
-    def ticks_ms(self):
-        return time.ticks_ms()
-
-    async def sleep_ms(self, ms):
-        await asyncio.sleep_ms(ms)
-
-    async def link_read(self):
-        return await self._link.read()
-
-    def link_write(self, data):
-        self._link.write(data)
-
-    def buzzer(self, hz):
-        if hz:
-            self._buzzer.freq(hz)
-            self._buzzer.duty_u16(32768)
-        else:
-            self._buzzer.duty_u16(0)
-
-    def button(self):
-        return self._button.value()
 
     def battery_u16(self):
         """The ADC's calibrated microvolts, as a 3.3 V-full-scale u16 (what Battery takes)."""
         if self._adc is None:
             return 65535
         return min(65535, self._adc.read_uv() * 65535 // 3300000)
-
-    def feed_watchdog(self):
-        if self._wdt is None:          # the application takes the feeding over from boot.py
-            bootwdt.disarm()
-            self._wdt = WDT(timeout=self.watchdog_ms)
-        self._wdt.feed()
-
-    def stop_for_repl(self):
-        """Ctrl-C: motor off, and the boot timer feeds the watchdog again."""
-        self.motor.stop()
-        bootwdt.arm(0)
-
-    def fatal(self, exc):
-        sys.print_exception(exc)

@@ -11,17 +11,10 @@
 #   turning the rotor.
 # - Buzzer on PWM; patient button with pull-up; battery on an ADC; machine.WDT, armed at boot
 #   by pumphw.bootwdt (it cannot be stopped on the RP2040).
-import asyncio
-import json
-import os
-import sys
-import time
-
 import rp2
-from machine import ADC, PWM, WDT, Pin
+from machine import ADC, Pin
 
-from pumphw import bootwdt
-from pumphw.stdio import StdioLink
+from pumphw.boardhal import BoardHal
 from pumphw.steps import StepAccount, StepSchedule
 
 _PIO_HZ = 1000000           # one PIO cycle per microsecond
@@ -125,79 +118,10 @@ class Motor:
         self._drain()
 
 
-class Store:
-    """littlefs files on the Pico's flash; write a temporary file, then os.rename (atomic)."""
-
-    def load_counters(self):
-        try:
-            with open("counters.json") as f:
-                return json.load(f)
-        except OSError:          # none yet; a corrupt file raises: never reset them silently
-            return None
-
-    def save_counters(self, high_water):
-        with open("counters.tmp", "w") as f:
-            json.dump(list(high_water), f)
-        os.rename("counters.tmp", "counters.json")
-
-
-class Hal:
+class Hal(BoardHal):
     def __init__(self, hw, board):
-        self.hw = hw
-        self.watchdog_ms = hw.watchdog_ms
-        self.motor = Motor(hw, board)
-        self.store = Store()
-        self._buzzer = PWM(Pin(hw.pins["buzzer"]))
-        self._buzzer.duty_u16(0)
-        self._button = Pin(hw.pins["button"], Pin.IN, Pin.PULL_UP)
+        super().__init__(hw, Motor(hw, board))
         self._adc = ADC(Pin(hw.pins["battery_adc"])) if "battery_adc" in hw.pins else None
-        self._wdt = None
-        self._link = StdioLink(awaitable_stdin=True)
-
-    def background(self, checkin):
-        return (self._feeder(checkin),)
-
-    async def _feeder(self, checkin):
-        while True:
-            self.motor.feed()
-            checkin(16)
-            await asyncio.sleep_ms(1)
-
-    def ticks_ms(self):
-        return time.ticks_ms()
-
-    async def sleep_ms(self, ms):
-        await asyncio.sleep_ms(ms)
-
-    async def link_read(self):
-        return await self._link.read()
-
-    def link_write(self, data):
-        self._link.write(data)
-
-    def buzzer(self, hz):
-        if hz:
-            self._buzzer.freq(hz)
-            self._buzzer.duty_u16(32768)
-        else:
-            self._buzzer.duty_u16(0)
-
-    def button(self):
-        return self._button.value()
 
     def battery_u16(self):
         return self._adc.read_u16() if self._adc is not None else 65535
-
-    def feed_watchdog(self):
-        if self._wdt is None:          # the application takes the feeding over from boot.py
-            bootwdt.disarm()
-            self._wdt = WDT(timeout=self.watchdog_ms)
-        self._wdt.feed()
-
-    def stop_for_repl(self):
-        """Ctrl-C: motor off, and the boot timer feeds the watchdog again."""
-        self.motor.stop()
-        bootwdt.arm(-1)
-
-    def fatal(self, exc):
-        sys.print_exception(exc)

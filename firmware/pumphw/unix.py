@@ -6,7 +6,6 @@
 # own root directory for storage, and a button, buzzer, battery and watchdog that only
 # record. Fault injection (issue 5) goes through these objects, never `if SIM` in firmware.
 import asyncio
-import json
 import os
 import sys
 import time
@@ -14,6 +13,7 @@ import time
 from pump.core import Plan
 from pumphw import ticks
 from pumphw.stdio import StdioLink
+from pumphw.store import FileStore
 from pumpsim.motor import VirtualMotor
 
 _START = ticks.PERIOD - 60000
@@ -36,29 +36,13 @@ class Motor:
         self._m.load(Plan())
 
 
-class Store:
-    """Files in the board's root; each written whole, then renamed over the old one."""
-
-    def load_counters(self):
-        try:
-            with open("counters.json") as f:
-                return json.load(f)
-        except OSError:          # none yet; a corrupt file raises: never reset them silently
-            return None
-
-    def save_counters(self, high_water):
-        with open("counters.tmp", "w") as f:
-            json.dump(list(high_water), f)
-        os.rename("counters.tmp", "counters.json")
-
-
 class Hal:
     def __init__(self, hw, board):
         self.hw = hw
         self.speed = int(os.getenv("VBOARD_SPEED") or 1)
         self.watchdog_ms = hw.watchdog_ms
         self.motor = Motor()
-        self.store = Store()
+        self.store = FileStore()
         self.tone_hz = 0
         self.pressed = False          # fault injection / demos: the patient button
         self.battery_mv = 3900

@@ -136,16 +136,20 @@ class Client:
         except (serial.SerialException, OSError) as e:
             raise LinkError(_failed(self.url, "write", e)) from None
 
+    def _read(self):
+        """Parse whatever the port has (it waits at most its short read timeout)."""
+        try:
+            data = self.port.read(4096)
+        except (serial.SerialException, OSError) as e:
+            raise LinkError(_failed(self.url, "read", e)) from None
+        if data:
+            self._parser.feed(data)
+
     def poll(self, wait_s):
         """Read whatever arrives within wait_s."""
         end = time.monotonic() + wait_s
         while True:
-            try:
-                data = self.port.read(4096)
-            except (serial.SerialException, OSError) as e:
-                raise LinkError(_failed(self.url, "read", e)) from None
-            if data:
-                self._parser.feed(data)
+            self._read()
             if time.monotonic() >= end:
                 return
 
@@ -165,12 +169,7 @@ class Client:
             left = end - time.monotonic()
             if left <= 0:
                 raise Timeout(f"{self.url}: no answer to {name} within {self.timeout:g} s")
-            try:
-                data = self.port.read(4096)
-            except (serial.SerialException, OSError) as e:
-                raise LinkError(_failed(self.url, "read", e)) from None
-            if data:
-                self._parser.feed(data)
+            self._read()
 
     def request(self, name, *values, until=None):
         """A read-only request; returns its replies (the last one named in `until`)."""

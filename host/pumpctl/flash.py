@@ -29,7 +29,8 @@ from pumphw.config import parse_hardware
 
 # What a board runs: these packages (every module), plus its port's board-layer module.
 PACKAGES = ("pump", "pumpwire", "pumplink", "pumpapp", "pumphw")
-PORT_ONLY = {"rp2", "esp32", "unix", "bootwdt"}   # pumphw modules only some ports get
+# pumphw modules only some ports get: each port's own, and what the real boards share
+PORT_ONLY = {"rp2", "esp32", "unix", "bootwdt", "boardhal"}
 VIRTUAL_EXTRA = ("pumpsim", ("__init__", "motor"))   # the virtual board's motor model
 MAIN_PY = "from pumpapp.start import main\n\nmain()\n"
 # boot.py per port: on the RP2040 the watchdog cannot be stopped, so boot arms it with a timer
@@ -116,7 +117,7 @@ def stage(hw, board_data, keys_text, out_dir):
             if ext != ".py" or (only is not None and mod not in only):
                 continue
             if package == "pumphw" and mod in PORT_ONLY and mod != hw.port and \
-                    not (mod == "bootwdt" and hw.port in BOOT_PY):
+                    not (mod in ("bootwdt", "boardhal") and hw.port in BOOT_PY):
                 continue
             rel = f"lib/{package}/{mod}.mpy"
             target = os.path.join(out_dir, rel)
