@@ -49,3 +49,17 @@ def test_board_side_rules(path):
             assert node.cause is None, f"exception chaining at line {node.lineno}"
         if isinstance(node, ast.Constant) and isinstance(node.value, float):
             raise AssertionError(f"float literal at line {node.lineno}: integers only")
+
+
+HARDWARE = {"machine", "rp2", "esp32"}
+BOARD_LAYER = {"rp2.py", "esp32.py", "boardhal.py", "bootwdt.py"}   # firmware/pumphw/
+
+
+@pytest.mark.parametrize("path", BOARD_SIDE, ids=os.path.basename)
+def test_only_the_board_layer_touches_hardware(path):
+    """Issue 4: hardware modules are imported by the real boards' layer files alone, so the
+    rest of the firmware runs on the virtual board and under CPython unchanged."""
+    if os.path.basename(os.path.dirname(path)) == "pumphw" and \
+            os.path.basename(path) in BOARD_LAYER:
+        return
+    assert not set(_imports(_tree(path))) & HARDWARE, f"{path} imports hardware"

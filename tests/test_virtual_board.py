@@ -136,3 +136,31 @@ def test_flash_dry_run_and_clear_errors(tmp_path, capsys):
     assert main(["flash", "--board", "virtual", "--keys", keys,
                  "--port", "socket://127.0.0.1:1"]) == 3
     assert "no device" in capsys.readouterr().err
+
+
+def test_virtual_boards_run_side_by_side(flashed, tmp_path):
+    """A second board, its own root (a copy of the flashed one) and port, runs next to the
+    first; each answers on its own line and keeps its own state."""
+    code, url, keys, root = flashed
+    other = tmp_path / "root2"
+    shutil.copytree(root, other)
+    proc, url2 = _start_board(other)
+    try:
+        k = load_keys(keys)[1]
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with Client(url2, k, device="vboard-1", timeout=0.5) as c2:
+                    c2.hello()
+                    c2.refill(0, 0, 1_234_000)
+                    st2 = c2.status()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+        with Client(url, k, device="vboard-1") as c1:
+            assert c1.status()["reservoir_nl"] != st2["reservoir_nl"]
+        assert st2["reservoir_nl"] == 1_234_000 and url2 != url
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
