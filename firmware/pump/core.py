@@ -452,6 +452,8 @@ class Pump:
         holding now: what the last 24 h delivered plus prog's schedule ahead). For the
         clinician's review of a staged programme (the window straddling the change)."""
         peak = self._change_peak(prog, self._old_drug_after(prog))
+        if self.prog is not None and prog.same_as(self.prog):
+            return None, ceil_div(peak, UG_UNITS)   # committing it changes nothing
         return self._history_error(prog, peak), ceil_div(peak, UG_UNITS)
 
     def _change_peak(self, prog, old_drug):

@@ -70,6 +70,9 @@ class App:
     def commanded(self):
         """Hand the generator the core's plan (a command may have changed it), with how far
         the board already is into the plan's first second."""
+        if self._fault:
+            self.hal.motor.stop()           # the core may be what failed: trust no plan
+            return
         plan = self.pump.plan
         self.hal.motor.load(plan, self._ms - plan.t0_s * 1000)
 
@@ -156,13 +159,15 @@ class App:
         await self.supervise()
 
     def _boot_fault(self):
-        """A fault recorded before the last reset is announced now, latched until
-        acknowledged: the reset must not hide it."""
+        """A fault recorded before the last reset, or a reset by the watchdog (a hung task
+        writes no file), is announced now, latched until acknowledged: the reset must not
+        hide it."""
         try:
             with open(FAULT_FILE) as f:
                 f.read()
         except OSError:
-            return
+            if not self.hal.reset_was_watchdog():
+                return
         now = self.pump.now_s
         self.pump.condition(now, codes.A_SYSTEM_FAULT, True)
         self.pump.condition(now, codes.A_SYSTEM_FAULT, False)

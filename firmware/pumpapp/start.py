@@ -40,14 +40,23 @@ def _hal(hw, board):
 
 
 def main():
-    hw, board, keys, device = _config()
-    hal = _hal(hw, board)
-    app = App(hal, board, hw, keys, device)
+    hal = None
+    app = None
     try:
+        hw, board, keys, device = _config()
+        hal = _hal(hw, board)
+        app = App(hal, board, hw, keys, device)
         asyncio.run(app.main())
     except KeyboardInterrupt:
-        hal.stop_for_repl()
+        if hal is not None:
+            hal.stop_for_repl()
         print("pump application stopped (Ctrl-C): motor stopped, delivery stopped")
-    except Exception as e:  # the one last-resort handler (docs/boards.md)
-        app.last_resort(e)
+    except Exception as e:  # the one last-resort handler (docs/boards/pico.md)
+        if app is not None:
+            app.last_resort(e)
+        elif hal is not None:
+            hal.motor.stop()
+            hal.fatal(e)
+        if hal is not None:
+            hal.alarm_forever()
         raise

@@ -7,7 +7,7 @@ import asyncio
 import sys
 import time
 
-from machine import PWM, WDT, Pin
+from machine import PWM, WDT, WDT_RESET, Pin, reset_cause
 
 from pumphw import bootwdt
 from pumphw.stdio import StdioLink
@@ -71,5 +71,20 @@ class BoardHal:
         self.motor.stop()
         bootwdt.arm(self.TIMER_ID)
 
+    def reset_was_watchdog(self):
+        return reset_cause() == WDT_RESET
+
     def fatal(self, exc):
         sys.print_exception(exc)
+
+    def alarm_forever(self):
+        """The application could not start: motor off, the critical tone until someone
+        comes (the boot timer keeps the watchdog fed, so no silent reboot loop)."""
+        from pump.alarms import TONE_CRITICAL
+        from pumphw.tones import TonePlayer
+        self.motor.stop()
+        player = TonePlayer()
+        while True:
+            left = player.update(TONE_CRITICAL, time.ticks_ms())
+            self.buzzer(player.hz)
+            time.sleep_ms(left or 100)

@@ -89,8 +89,9 @@ def _parse(d):
     if hw.link not in BUILT_LINKS:
         raise fields.Invalid("board.link", hw.link + ": no board layer serves it yet")
     hw.uart = fields.integer(b, "uart", 0, 2, 0, "board.")
-    # The RP2040's watchdog cannot wait longer than about 8.3 s.
-    hw.watchdog_ms = fields.integer(b, "watchdog_ms", 1000, 8000, 5000, "board.")
+    # The RP2040's watchdog cannot wait longer than about 8.3 s; the application's tasks
+    # check in about once a second, so a shorter timeout would reset a healthy pump.
+    hw.watchdog_ms = fields.integer(b, "watchdog_ms", 2500, 8000, 5000, "board.")
 
     dr = fields.table(d, "driver")
     fields.only(dr, ("type", "microsteps", "stall_steps"), "driver.")

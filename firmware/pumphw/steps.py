@@ -55,8 +55,8 @@ class StepAccount:
     """What the core is told of the steps a generator pulsed. The port hands in a running
     total of steps pulsed (never decreasing). Steps pulsed after a second's boundary are told
     with the next plan, as its first steps, whatever that plan is (a stop included): nothing
-    pulsed goes untold, nothing is told twice, and the core never hears of a step before the
-    plan places it."""
+    pulsed goes untold and nothing is told twice. Steps the plan places are told no earlier
+    than the second it places them; carried-over steps are told at once, since they happened."""
 
     def __init__(self):
         self._base = 0          # pulsed total when the plan was loaded

@@ -86,5 +86,11 @@ class Hal:
     def stop_for_repl(self):
         self.motor.stop()
 
+    def reset_was_watchdog(self):
+        return False                 # the virtual board's watchdog only counts feeds
+
+    def alarm_forever(self):
+        print("virtual board: the application could not start; critical alarm")
+
     def fatal(self, exc):
         sys.print_exception(exc)

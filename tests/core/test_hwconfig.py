@@ -47,6 +47,7 @@ def test_inconsistent_boards_are_refused_naming_the_field():
         (good(board__micropython="1.19"), "board.micropython"),
         (good(board__mpy="six"), "board.mpy"),
         (good(board__watchdog_ms=9000), "board.watchdog_ms"),
+        (good(board__watchdog_ms=1000), "board.watchdog_ms"),   # tasks check in each second
         (good(board__link="uart"), "board.link"),
         (good(battery__eos_mv=3600), "battery.eos_mv"),
         (good(pins__battery_adc=None), "pins.battery_adc"),

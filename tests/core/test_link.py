@@ -321,3 +321,14 @@ def test_review_shows_the_window_straddling_a_change():
     r.run_to(DAY)
     (_, _, _, chk), = r.stage(compact(continuous(rate=1000, cap=1500)))
     assert chk["reason"] == 0 and 3990 <= chk["window_ug"] <= 4001
+
+
+def test_staging_the_programme_in_force_again_is_accepted():
+    """Staging the running programme again, after a bolus, is accepted: committing it would
+    change nothing (review_change answers as program() does)."""
+    r = LinkRig(continuous(rate=4000, cap=5500))
+    r.run_to(DAY - 600)
+    assert r.last("bolus", 1000, 300)[0] == "ack"
+    r.run_to(DAY)
+    (_, _, _, chk), = r.stage(compact(continuous(rate=4000, cap=5500)))
+    assert chk["reason"] == 0

@@ -1,6 +1,13 @@
 """A CPython stand-in for the few `machine` classes pumphw.rp2 uses."""
 
 
+WDT_RESET = 3
+
+
+def reset_cause():
+    return 1
+
+
 class Pin:
     OUT = 1
     IN = 0
