@@ -161,7 +161,7 @@ class Pump:
         """Clinician single bolus of amount_ug over duration_s, on top of basal."""
         self._at(now_s)
         r = self._check_common()
-        if r == OK and not 1 <= amount_ug <= limits.MAX_BOLUS_UG:
+        if r == OK and not 1 <= amount_ug <= self.board.max_bolus_ug:
             r = R_AMOUNT
         if r == OK and not limits.MIN_BOLUS_S <= duration_s <= limits.MAX_BOLUS_S:
             r = R_DURATION
@@ -467,9 +467,9 @@ class Pump:
         within the hard daily limit; in mode "bolus" its single bolus must also fit the
         programme's own cap, like any requested bolus. Running boluses do not count: a new
         programme aborts them."""
-        if peak > limits.MAX_UG_PER_DAY * UG_UNITS:
+        if peak > self.board.max_ug_per_day * UG_UNITS:
             return ("max_ug_per_24h", "with the last 24 h's delivery a 24 h window would "
-                    "exceed the hard limit of " + str(limits.MAX_UG_PER_DAY) + " ug")
+                    "exceed the daily limit of " + str(self.board.max_ug_per_day) + " ug")
         if prog.single is not None and peak > prog.cap_ug_24h * UG_UNITS:
             return ("single_bolus.amount_ug", "with the last 24 h's delivery it would exceed "
                     "max_ug_per_24h")

@@ -208,7 +208,7 @@ def _minutes(d, key, lo_s, hi_s, prefix, default=None):
     return None if m is None else m * 60
 
 
-def _steps(day, where):
+def _steps(day, where, board):
     """One flex day: [[start_min, ug_per_day], ...], first at minute 0, strictly increasing."""
     if not isinstance(day, (list, tuple)) or not 1 <= len(day) <= limits.MAX_DAY_STEPS:
         raise fields.Invalid(where, "needs 1.." + str(limits.MAX_DAY_STEPS) + " steps")
@@ -220,7 +220,7 @@ def _steps(day, where):
             raise fields.Invalid(here, "must be [start_min, ug_per_day]")
         v = {"start_min": step[0], "ug_per_day": step[1]}
         start = fields.integer(v, "start_min", 0, 1439, prefix=here + ".")
-        rate = fields.integer(v, "ug_per_day", 0, limits.MAX_UG_PER_DAY, prefix=here + ".")
+        rate = fields.integer(v, "ug_per_day", 0, board.max_ug_per_day, prefix=here + ".")
         if j == 0 and start != 0:
             raise fields.Invalid(here + ".start_min", "first step must start at minute 0")
         if j > 0 and start <= starts[-1] // 60:
@@ -230,7 +230,7 @@ def _steps(day, where):
     return tuple(starts), tuple(rates)
 
 
-def _periodic(p, where):
+def _periodic(p, where, board):
     items = []
     times = []
     for i, b in enumerate(p):
@@ -238,7 +238,7 @@ def _periodic(p, where):
         if not isinstance(b, dict):
             raise fields.Invalid(where + "[" + str(i) + "]", "must be a table")
         fields.only(b, ("amount_ug", "duration_min", "every_min", "first_min"), here)
-        amount = fields.integer(b, "amount_ug", 1, limits.MAX_BOLUS_UG, prefix=here)
+        amount = fields.integer(b, "amount_ug", 1, board.max_bolus_ug, prefix=here)
         dur = _minutes(b, "duration_min", limits.MIN_BOLUS_S, limits.MAX_BOLUS_S, here)
         every = _minutes(b, "every_min", 60, DAY_S, here, DAY_S // 60)
         first = _minutes(b, "first_min", 0, DAY_S - 60, here, 0)
@@ -300,13 +300,13 @@ def _window_max_ug(prog):
     return ceil_div(best[0], UG_UNITS * lcm)
 
 
-def _patient(p, where):
+def _patient(p, where, board):
     fields.only(p, _PATIENT, where)
-    amount = fields.integer(p, "amount_ug", 1, limits.MAX_BOLUS_UG, prefix=where)
+    amount = fields.integer(p, "amount_ug", 1, board.max_bolus_ug, prefix=where)
     dur = _minutes(p, "duration_min", limits.MIN_BOLUS_S, limits.MAX_BOLUS_S, where)
     lockout = _minutes(p, "lockout_min", limits.MIN_LOCKOUT_S, DAY_S, where)
     count = fields.integer(p, "max_per_24h", 1, limits.MAX_PATIENT_PER_24H, prefix=where)
-    per_hour = fields.integer(p, "max_ug_per_hour", 1, limits.MAX_UG_PER_DAY, prefix=where)
+    per_hour = fields.integer(p, "max_ug_per_hour", 1, board.max_ug_per_day, prefix=where)
     if lockout < dur:
         raise fields.Invalid(where + "lockout_min", "shorter than duration_min")
     if per_hour < amount:
@@ -314,12 +314,12 @@ def _patient(p, where):
     return amount, dur, lockout, count, per_hour
 
 
-def _flex_days(d):
+def _flex_days(d, board):
     flex = fields.table(d, "flex")
     fields.only(flex, ("cycle_days", "days"), "flex.")
     n = fields.integer(flex, "cycle_days", 1, limits.MAX_CYCLE_DAYS, prefix="flex.")
     days = fields.array(flex, "days", "flex.", n, n)
-    return tuple(_steps(days[i], "flex.days[" + str(i) + "]") for i in range(n))
+    return tuple(_steps(days[i], "flex.days[" + str(i) + "]", board) for i in range(n))
 
 
 def bolus_steps_rate(amount_ug, duration_s, conc, board):
@@ -354,8 +354,8 @@ def _parse(d, board):
         raise fields.Invalid("mode", "must be one of " + ", ".join(MODE_NAMES))
     prog.mode = MODE_NAMES.index(mode)
     prog.conc_ug_per_ml = fields.integer(d, "concentration_ug_per_ml",
-                                         limits.MIN_CONC_UG_PER_ML, limits.MAX_CONC_UG_PER_ML)
-    prog.cap_ug_24h = fields.integer(d, "max_ug_per_24h", 1, limits.MAX_UG_PER_DAY)
+                                         limits.MIN_CONC_UG_PER_ML, board.max_conc_ug_per_ml)
+    prog.cap_ug_24h = fields.integer(d, "max_ug_per_24h", 1, board.max_ug_per_day)
     prog.low_nl = 1000 * fields.integer(d, "low_reservoir_ul", limits.MIN_LOW_NL // 1000,
                                         limits.MAX_LOW_NL // 1000, limits.DEFAULT_LOW_NL // 1000)
     prog.empty_nl = 1000 * fields.integer(d, "empty_reservoir_ul", limits.MIN_EMPTY_NL // 1000,
@@ -373,9 +373,9 @@ def _parse(d, board):
 
     flat = ((0,), (0,))
     if prog.mode == MODE_CONTINUOUS:
-        prog.days = (((0,), (fields.integer(d, "rate_ug_per_day", 1, limits.MAX_UG_PER_DAY),)),)
+        prog.days = (((0,), (fields.integer(d, "rate_ug_per_day", 1, board.max_ug_per_day),)),)
     elif prog.mode == MODE_FLEX:
-        prog.days = _flex_days(d)
+        prog.days = _flex_days(d, board)
     else:
         prog.days = (flat,)
     for key, allowed in (("rate_ug_per_day", MODE_CONTINUOUS), ("flex", MODE_FLEX),
@@ -384,19 +384,19 @@ def _parse(d, board):
             raise fields.Invalid(key, "not allowed in mode " + mode)
     if prog.mode == MODE_FLEX:
         pb = fields.array(d, "periodic_boluses", "", 0, limits.MAX_PERIODIC)
-        prog.periodic, prog.periodic_times = _periodic(pb, "periodic_boluses")
+        prog.periodic, prog.periodic_times = _periodic(pb, "periodic_boluses", board)
     if prog.mode == MODE_BOLUS:
         s = fields.table(d, "single_bolus")
         fields.only(s, ("amount_ug", "duration_min"), "single_bolus.")
         prog.single = (
-            fields.integer(s, "amount_ug", 1, limits.MAX_BOLUS_UG, prefix="single_bolus."),
+            fields.integer(s, "amount_ug", 1, board.max_bolus_ug, prefix="single_bolus."),
             _minutes(s, "duration_min", limits.MIN_BOLUS_S, limits.MAX_BOLUS_S,
                      "single_bolus."))
     p = fields.table(d, "patient_bolus", required=False)
     if p is not None:
         if prog.mode in (MODE_STOPPED, MODE_BOLUS):
             raise fields.Invalid("patient_bolus", "not allowed in mode " + mode)
-        prog.patient = _patient(p, "patient_bolus.")
+        prog.patient = _patient(p, "patient_bolus.", board)
 
     _prefix_sums(prog)
     prog.sched_max_ug_24h = _window_max_ug(prog)

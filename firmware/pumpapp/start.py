@@ -19,7 +19,7 @@ def _config():
         data = json.load(f)
     hw, err = parse_hardware(data)
     if err is None:
-        board, err = parse_board(data.get("motor", {}))
+        board, err = parse_board(data.get("motor", {}), data.get("limits"))
     if err is not None:
         raise ValueError("board.json: " + err[0] + ": " + err[1])
     board.name = hw.name

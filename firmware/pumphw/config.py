@@ -25,7 +25,7 @@ _PINS = ("step", "dir", "enable", "diag", "motor", "encoder", "buzzer", "button"
          "battery_adc", "uart_tx", "uart_rx")
 _NEEDS = {"a4988": ("step", "dir", "enable"), "drv8825": ("step", "dir", "enable"),
           "tmc2209": ("step", "dir", "enable"), "dc_encoder": ("motor", "encoder")}
-_TOP = ("board", "driver", "pins", "battery", "motor")
+_TOP = ("board", "driver", "pins", "battery", "motor", "limits")
 
 
 class Hardware:

@@ -67,7 +67,7 @@ def load_board_file(path):
         raise FlashError(f"{path}: {e}") from None
     hw, err = parse_hardware(data)
     if err is None:
-        err = parse_board(data.get("motor", {}))[1]
+        err = parse_board(data.get("motor", {}), data.get("limits"))[1]
     if err is not None:
         raise FlashError(f"{path}: {err[0]}: {err[1]}")
     return hw, data

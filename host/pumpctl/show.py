@@ -186,7 +186,7 @@ def refusal_hint(msg_name, reason, detail=0):
     """A few words on what a refusal reason means for this command, or "" (the reason word
     says it all). The numbers come from the hard limits the pump was built with."""
     if reason == R_AMOUNT:
-        return f"a bolus is 1-{limits.MAX_BOLUS_UG} ug"
+        return f"a bolus is 1-{limits.MAX_BOLUS_UG} ug, or less if the board's limits say so"
     if reason == R_DURATION:
         if msg_name == "bridge":
             return (f"at the programmed rate the bridge would not last "

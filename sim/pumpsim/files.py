@@ -43,7 +43,7 @@ def load_board(path):
     motor = data.get("motor")
     if not isinstance(motor, dict):
         raise ScenarioError(f"{path}: needs a [motor] table")
-    board, err = parse_board(motor)
+    board, err = parse_board(motor, data.get("limits"))
     if err is not None:
         raise ScenarioError(f"{path}: {err[0]}: {err[1]}")
     board.name = data.get("board", {}).get("name", board.name)

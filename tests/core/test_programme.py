@@ -1,5 +1,5 @@
 # Programme validation (SR-8) and schedule arithmetic.
-from corekit import board, continuous, patient, dystonia, DAY
+from corekit import DAY, Rig, board, continuous, dystonia, patient
 from pump.programme import parse_programme
 from pump import codes
 
@@ -138,3 +138,22 @@ def test_periodic_times_wrap_to_next_day():
 def test_mode_names_round_trip():
     for i, name in enumerate(codes.MODE_NAMES):
         assert codes.MODE_NAMES.index(name) == i
+
+
+def test_a_board_may_tighten_the_hard_limits():
+    """SR-10, SR-20: a board file's [limits] bound every programme and request on that board,
+    and may not loosen the compiled ones."""
+    from pump.board import parse_board
+    motor = {"nl_per_step": 20, "max_steps_per_s": 3200, "reservoir_nl": 20000000}
+    brd, err = parse_board(motor, {"max_ug_per_day": 3000, "max_bolus_ug": 500,
+                                   "max_conc_ug_per_ml": 1000})
+    assert err is None
+    prog, err = parse_programme(continuous(rate=2500, conc=1000, cap=3500), brd)
+    assert err == ("max_ug_per_24h", "out of range 1..3000")
+    prog, err = parse_programme(continuous(rate=500, conc=2000, cap=1000), brd)
+    assert err[0] == "concentration_ug_per_ml"
+    rig = Rig(continuous(rate=500, conc=1000, cap=2000), fill_nl=20000000, brd=brd)
+    assert rig.pump.request_bolus(0, 600, 600) == codes.R_AMOUNT
+    assert rig.pump.request_bolus(0, 500, 600) == codes.OK
+    assert parse_board(motor, {"max_ug_per_day": 7000})[1][0] == "limits.max_ug_per_day"
+    assert parse_board(motor, {"colour": 1})[1][0] == "limits.colour"
