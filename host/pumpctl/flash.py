@@ -8,7 +8,7 @@
 5. Soft-reset the board into main.py and wait for the pump's hello with the provisioned
    device name.
 
-The board keeps its replay counters (counters.json) across flashes: they are never rewritten
+The board keeps its replay counters (state.a, state.b) across flashes: they are never rewritten
 here, so frames recorded before a re-flash stay refused."""
 import hashlib
 import importlib

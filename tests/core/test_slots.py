@@ -53,3 +53,20 @@ def test_every_single_byte_corruption_is_detected():
     data[20] ^= 0x10                             # the newest slot corrupted: the older wins
     fs.files[SLOTS[1]] = bytes(data)
     assert SlotStore(fs).load() == b"first"
+
+
+def test_the_board_store_keeps_counters_and_refuses_corrupt_ones():
+    from pumphw.store import FileStore
+    fs = MemFs()
+    store = FileStore(fs)
+    assert store.load_counters() is None          # a new board
+    store.save_counters([0, 3, 17])
+    store.save_counters([0, 4, 17])
+    assert FileStore(fs).load_counters() == [0, 4, 17]
+    for name in SLOTS:
+        fs.files[name] = b"garbage"
+    try:
+        FileStore(fs).load_counters()
+        raise AssertionError("corrupt counters accepted")
+    except ValueError:
+        pass
