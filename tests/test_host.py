@@ -1,11 +1,14 @@
 """End to end over a real byte link: `pumpctl` commands against `pumpctl sim --serve` running
 in its own process (a TCP socket, and a pseudo-terminal), SR-16..SR-18 included."""
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+import types
 
 import pytest
 
@@ -35,16 +38,27 @@ def _serve(tmp_path, where="127.0.0.1:0", scenario="dystonia-flex.toml"):
     return proc, m.group(1), keys
 
 
+@contextlib.contextmanager
+def served(tmp_path, where="127.0.0.1:0"):
+    """A served pump for the block; stopped after it, its output kept in .out/.err."""
+    proc, url, keys = _serve(tmp_path, where)
+    s = types.SimpleNamespace(proc=proc, url=url, keys=keys, out=None, err=None)
+    try:
+        yield s
+    finally:
+        proc.send_signal(signal.SIGCONT)             # in case a test froze it
+        proc.terminate()
+        s.out, s.err = proc.communicate(timeout=10)
+
+
 @pytest.fixture
 def pump(tmp_path, monkeypatch):
-    proc, url, keys = _serve(tmp_path)
-    monkeypatch.setenv("PUMPCTL_PORT", url)
-    monkeypatch.setenv("PUMPCTL_KEYS", keys)
-    yield url, keys
-    proc.terminate()
-    out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err
-    assert "stopped at" in out
+    with served(tmp_path) as p:
+        monkeypatch.setenv("PUMPCTL_PORT", p.url)
+        monkeypatch.setenv("PUMPCTL_KEYS", p.keys)
+        yield p.url, p.keys
+    assert p.proc.returncode == 0, p.err
+    assert "stopped at" in p.out
 
 
 def run(capsys, *argv):
@@ -201,16 +215,12 @@ def test_monitor_shows_the_status_at_once(pump, capsys):
 
 
 def test_pseudo_terminal(tmp_path, capsys):
-    proc, path, keys = _serve(tmp_path, "pty")
-    try:
-        assert path.startswith("/dev/")
-        code, out, _ = run(capsys, "status", "--port", path, "--keys", keys)
+    with served(tmp_path, "pty") as p:
+        assert p.url.startswith("/dev/")
+        code, out, _ = run(capsys, "status", "--port", p.url, "--keys", p.keys)
         assert code == 0 and "mode         flex" in out
-        code, out, _ = run(capsys, "bolus", "--port", path, "--keys", keys)
+        code, out, _ = run(capsys, "bolus", "--port", p.url, "--keys", p.keys)
         assert code == 0 and "50 ug" in out
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
 
 
 def test_link_failures_are_clear(capsys, tmp_path, monkeypatch):
@@ -344,23 +354,17 @@ def test_review_warns_when_the_change_window_is_above_the_new_cap(capsys, monkey
 
 def test_monitor_says_when_telemetry_stops(tmp_path):
     """A pump that goes quiet is reported, not shown frozen at its last good line (review)."""
-    import signal
-    proc, url, keys = _serve(tmp_path)
-    try:
-        mon = subprocess.Popen([sys.executable, "-m", "pumpctl.cli", "monitor", "--port", url,
-                                "--keys", keys, "--period", "60", "--count", "8",
+    with served(tmp_path) as p:
+        mon = subprocess.Popen([sys.executable, "-m", "pumpctl.cli", "monitor", "--port",
+                                p.url, "--keys", p.keys, "--period", "60", "--count", "8",
                                 "--timeout", "1"], stdout=subprocess.PIPE, text=True)
         lines = [mon.stdout.readline() for _ in range(3)]
-        proc.send_signal(signal.SIGSTOP)
+        p.proc.send_signal(signal.SIGSTOP)
         time.sleep(4.5)
-        proc.send_signal(signal.SIGCONT)
+        p.proc.send_signal(signal.SIGCONT)
         out = "".join(lines) + mon.communicate(timeout=30)[0]
         assert mon.returncode == 0
         assert "!! no telemetry" in out and "telemetry is back" in out
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.terminate()
-        proc.communicate(timeout=10)
 
 
 def test_wrong_pump_for_the_key_file(pump, capsys, tmp_path):
@@ -381,20 +385,11 @@ def test_wrong_pump_for_the_key_file(pump, capsys, tmp_path):
 def test_replay_counters_survive_a_restart(tmp_path, capsys):
     """SR-17 for the served pump: its counters live beside the key file; keys used before
     without their counters are refused rather than reset."""
-    proc, url, keys = _serve(tmp_path)
-    try:
-        assert run(capsys, "stop", "--port", url, "--keys", keys)[0] == 0
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
-    proc, url, keys = _serve(tmp_path)
-    try:
-        with Client(url) as c:
-            assert c.hello()["clinician_counter"] == 1
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=10)
-    os.remove(keys + ".counters")
+    with served(tmp_path) as p:
+        assert run(capsys, "stop", "--port", p.url, "--keys", p.keys)[0] == 0
+    with served(tmp_path) as p, Client(p.url) as c:
+        assert c.hello()["clinician_counter"] == 1
+    os.remove(p.keys + ".counters")
     with pytest.raises(AssertionError, match="replay counters .* missing"):
         _serve(tmp_path)
 
@@ -407,13 +402,8 @@ def test_a_new_key_file_is_served_and_restarts_with_its_counters(tmp_path, capsy
     with open(keys + ".counters") as f:
         assert json.load(f) == [0, 0, 0]
     for _ in range(2):               # no signed command in between
-        proc, url, _ = _serve(tmp_path)
-        try:
-            with Client(url) as c:
-                assert c.hello()["clinician_counter"] == 0
-        finally:
-            proc.terminate()
-            proc.communicate(timeout=10)
+        with served(tmp_path) as p, Client(p.url) as c:
+            assert c.hello()["clinician_counter"] == 0
 
 
 def test_serve_checks_before_making_a_key_file(tmp_path, capsys):
