@@ -66,18 +66,19 @@ class _Hal:
     """Only what App.step / commanded touch: the real rp2 Motor and a fake clock."""
 
     def __init__(self, motor, clock):
+        from pumpsim.faults import SimFlash
+        from pumphw.store import FRESH, FileStore
         self.motor = motor
         self.clock = clock
-        self.store = self
+        flash = SimFlash()
+        flash.write(FRESH, b"")                 # a newly flashed board
+        self.store = FileStore(flash)
 
     def ticks_ms(self):
         return self.clock[0] // 1000 & ((1 << 30) - 1)
 
-    def load_counters(self):
+    def rtc_s(self):
         return None
-
-    def save_counters(self, hw):
-        pass
 
 
 def _run(fake, layer, programme, seconds, work_ms=(0, 3, 17, 40), press_at=(), stop_at=None):

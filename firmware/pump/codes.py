@@ -55,8 +55,14 @@ A_MOTOR_STALL = const(5)      # the board layer's stall / occlusion evidence
 A_BATTERY_ERI = const(6)      # battery at its elective replacement threshold
 A_BATTERY_EOS = const(7)      # battery at end of service
 A_SYSTEM_FAULT = const(8)     # the firmware's last-resort handler ran (now or before a reset)
+A_RESTARTED = const(9)        # the pump restarted and restored its state (worst case assumed)
+A_MEMORY = const(10)          # stored state lost or corrupt: delivery stopped, reprogram
+A_STORAGE = const(11)         # a state write failed: delivery stopped until one succeeds
+A_CLOCK = const(12)           # the clock jumped, went back or stalled
+A_LINK_FLOOD = const(13)      # the link is flooded: bytes dropped
 ALARM_PRIORITY = (P_TEST, P_WARNING, P_CRITICAL, P_WARNING, P_TEST, P_CRITICAL, P_WARNING,
-                  P_CRITICAL, P_CRITICAL)
+                  P_CRITICAL, P_CRITICAL, P_WARNING, P_CRITICAL, P_CRITICAL, P_WARNING,
+                  P_WARNING)
 
 # Event-log codes. The two numbers after each say what the event carries (see docs/dosing.md).
 E_PROGRAMME = const(1)       # mode, daily dose ug
@@ -75,3 +81,5 @@ E_RESUME = const(13)         # 0, 0
 E_REFILL_REJECTED = const(14)  # added nL, aspirated nL (a volume out of range)
 E_TIME_SYNC = const(15)      # new wall_base_s, change from the old one (s)
 E_FAULT = const(16)          # 0, 0: a fault recorded before the last reset, announced at boot
+E_RESTORED = const(17)       # steps counted as delivered since the checkpoint, s the schedule moved on
+E_STATE_LOST = const(18)     # 0, 0: no stored state checks whole: started empty and stopped

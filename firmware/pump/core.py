@@ -65,6 +65,7 @@ class Pump:
         self.alarms = Alarms(self.log)
         self.ledger = DoseLedger(now_s)
         self.prog = None
+        self.source = None           # the programme as given (a dict), for snapshots
         self.anchor_s = 0
         self.suspended = False
         self.single = _SINGLE_DONE
@@ -129,6 +130,7 @@ class Pump:
         self._abort_boluses()
         self.old_drug_nl, self.old_conc_ug_per_ml = old_drug
         self.prog = prog
+        self.source = source
         self.anchor_s = now_s - now_s % DAY_S
         self.single = _SINGLE_PENDING if prog.single is not None else _SINGLE_DONE
         self._periodic_s, self._periodic_idx = prog.periodic_next(now_s, self.anchor_s)

@@ -6,8 +6,9 @@ REASON_NAMES = ("ok", "stopped", "not_programmed", "lockout", "count_24h", "ug_p
                 "critical_alarm", "concentration", "volume", "missed")
 PRIORITY_NAMES = ("test", "warning", "critical")
 ALARM_NAMES = ("", "low_reservoir", "empty_reservoir", "refill_discrepancy", "test",
-               "motor_stall", "battery_eri", "battery_eos", "system_fault")
+               "motor_stall", "battery_eri", "battery_eos", "system_fault", "restarted",
+               "memory", "storage", "clock", "link_flood")
 EVENT_NAMES = ("", "programme", "programme_rejected", "bolus_start", "bolus_refused",
                "bolus_end", "bolus_aborted", "alarm", "alarm_ack", "alarm_clear",
                "alarm_silence", "refill", "stop", "resume", "refill_rejected", "time_sync",
-               "fault")
+               "fault", "restored", "state_lost")

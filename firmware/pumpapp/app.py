@@ -3,16 +3,22 @@
 # next plan, sleep until something is due. Link: bytes in, replies out, telemetry pushed.
 # Annunciation: the core's tone pattern on the buzzer. Inputs: the patient button (a long
 # press asks for a bolus), the battery, the stall evidence. Supervisor: feeds the watchdog
-# only while every task has checked in. The same code runs on a board and on the virtual
-# board; the HAL (pumphw.rp2 / esp32 / unix) is its only contact with hardware.
+# only while every task has checked in. At boot the pump comes back from its last checkpoint
+# (pump.checkpoint.recover), and before any plan reaches the motor a checkpoint covers it. The
+# pump clock is read through a guard against ticks that jump, go back or stall, and the link
+# through a byte budget against floods; each fault raises its warning. The same code runs on a
+# board and on the virtual board; the HAL (pumphw.rp2 / esp32 / unix) is its only contact with
+# hardware.
 import asyncio
 import os
 
 from pump import codes
-from pump.core import Pump
+from pump.checkpoint import Checkpointer, recover
 from pumphw import ticks
 from pumphw.battery import EOS, ERI, Battery
 from pumphw.button import LONG_PRESS, Button
+from pumphw.clockguard import ClockGuard
+from pumphw.flood import FloodGuard
 from pumphw.stall import StallDetector
 from pumphw.tones import TonePlayer
 from pumplink.link import Link
@@ -25,15 +31,25 @@ _BACKGROUND = 16               # the board layer's own tasks (the PIO feeder)
 _INPUT_MS = 20                 # button poll
 _BATTERY_EVERY = 500           # battery read every this many input polls (10 s)
 FAULT_FILE = "fault.json"
+LOG_SIZE = 128
+LINK_BYTES_PER_S = 4096        # far above what a host sends (a programme is about 11 kB)
 
 
 class App:
     def __init__(self, hal, board, hw, keys, device):
         self.hal = hal
-        self.pump = Pump(board, 0)
-        self.link = Link(self.pump, keys, device, hal.store, hal.store.load_counters())
+        self.pump, saved, self.came_back = recover(hal.store, board, hal.rtc_s(), LOG_SIZE)
+        saved = saved or {}
+        self.link = Link(self.pump, keys, device, hal.store, hal.store.load_counters(),
+                         saved.get("text", "").encode())
+        self.link.wall_base_s = saved.get("wall", 0)
+        self.ckpt = Checkpointer(hal.store)
+        speed = getattr(hal, "speed", 1)
+        self.clock = ClockGuard(max_step_ms=(hw.watchdog_ms + 1000) * speed)
+        self.flood = FloodGuard(LINK_BYTES_PER_S * speed, 4 * LINK_BYTES_PER_S * speed)
         self._t_ms = hal.ticks_ms()
-        self._ms = 0                  # pump-clock milliseconds since boot
+        self._ms = self.pump.now_s * 1000     # pump-clock milliseconds
+        self._link_ms = 0             # real milliseconds, never held (the flood budget's)
         self._alive = 0               # bit per task that checked in since the last feed
         self._expect = _CONTROL | _LINK | _ANNUNCIATE | _INPUTS
         self._link_waiting = False    # the link task is idle, awaiting bytes: alive
@@ -47,10 +63,13 @@ class App:
     # ---- the control step (also called before every command) ----
 
     def now_s(self):
-        """The pump clock in whole seconds, from wrapping ticks."""
+        """The pump clock in whole seconds, from wrapping ticks, through the clock guard."""
         t = self.hal.ticks_ms()
-        self._ms += ticks.diff(t, self._t_ms)
+        diff = ticks.diff(t, self._t_ms)
         self._t_ms = t
+        self._ms += self.clock.advance(diff)
+        if diff > 0:
+            self._link_ms += diff
         return self._ms // 1000
 
     def step(self):
@@ -65,7 +84,18 @@ class App:
                 pump.condition(now, codes.A_MOTOR_STALL, True)
                 pump.condition(now, codes.A_MOTOR_STALL, False)
             self.commanded()
+        self._warn(codes.A_CLOCK, self.clock.fault != 0)
+        self.clock.clear()
+        self._warn(codes.A_LINK_FLOOD, self.flood.poll(self._link_ms))
         self.link.poll(pump.now_s)
+
+    def _warn(self, code, active):
+        """A board-detected condition: raised while active, then latched until acknowledged."""
+        pump = self.pump
+        a = pump.alarms.table.get(code)
+        if active != (a is not None and a.condition):
+            pump.condition(pump.now_s, code, active)
+            self.commanded()
 
     def commanded(self):
         """Hand the generator the core's plan (a command may have changed it), with how far
@@ -73,6 +103,9 @@ class App:
         if self._fault:
             self.hal.motor.stop()           # the core may be what failed: trust no plan
             return
+        link = self.link
+        self.ckpt.guard(self.pump, {"text": link.current.decode(), "wall": link.wall_base_s},
+                        self.hal.rtc_s())
         plan = self.pump.plan
         self.hal.motor.load(plan, self._ms - plan.t0_s * 1000)
 
@@ -100,9 +133,15 @@ class App:
             data = await self.hal.link_read()
             self._link_waiting = False
             if data:
-                self.step()
-                self.session.feed(data)
-                self.commanded()
+                self.received(data)
+
+    def received(self, data):
+        """Bytes from the link, within the flood budget (the rest are dropped and counted)."""
+        self.step()
+        n = self.flood.admit(len(data), self._link_ms)
+        if n:
+            self.session.feed(data if n == len(data) else data[:n])
+            self.commanded()
 
     async def annunciate(self):
         while True:
@@ -125,13 +164,9 @@ class App:
             await self.hal.sleep_ms(_INPUT_MS)
 
     def _battery(self, state):
-        pump = self.pump
-        for code, active in ((codes.A_BATTERY_ERI, state == ERI),
-                             (codes.A_BATTERY_EOS, state == EOS)):
-            if active != (code in pump.alarms.table and pump.alarms.table[code].condition):
-                self.step()
-                pump.condition(pump.now_s, code, active)
-                self.commanded()
+        self.step()
+        self._warn(codes.A_BATTERY_ERI, state == ERI)
+        self._warn(codes.A_BATTERY_EOS, state == EOS)
 
     async def supervise(self):
         """Feed the watchdog only when every task has run since the last feed (the link task

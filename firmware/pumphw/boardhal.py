@@ -74,6 +74,12 @@ class BoardHal:
     def reset_was_watchdog(self):
         return reset_cause() == WDT_RESET
 
+    def rtc_s(self):
+        """The RTC's seconds: it survives a watchdog or soft reset, not a power cut (it then
+        starts again from its epoch, reading earlier than any checkpoint, which recovery takes
+        as unknown). It only moves the schedule on (pump.snapshot), never the dose clocks."""
+        return time.time()
+
     def fatal(self, exc):
         sys.print_exception(exc)
 

@@ -89,6 +89,9 @@ class Hal:
     def reset_was_watchdog(self):
         return False                 # the virtual board's watchdog only counts feeds
 
+    def rtc_s(self):
+        return None                  # its clock starts again at every boot, as after a power cut
+
     def alarm_forever(self):
         print("virtual board: the application could not start; critical alarm")
 

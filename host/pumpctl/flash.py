@@ -8,8 +8,11 @@
 5. Soft-reset the board into main.py and wait for the pump's hello with the provisioned
    device name.
 
-The board keeps its replay counters (state.a, state.b) across flashes: they are never rewritten
-here, so frames recorded before a re-flash stay refused."""
+The board keeps its replay counters (ctr.a, ctr.b) and its therapy checkpoint (state.a, state.b)
+across flashes: they are never rewritten here, so frames recorded before a re-flash stay refused
+and a pump re-flashed mid-therapy comes back where it was. The `fresh` marker written here tells
+the first boot of a new board that no checkpoint is expected yet; the pump removes it once it
+has written one (pumphw.store)."""
 import hashlib
 import importlib
 import json
@@ -134,6 +137,7 @@ def stage(hw, board_data, keys_text, out_dir):
     put("keys.json", keys_text)
     if hw.port in BOOT_PY:
         put("boot.py", BOOT_PY[hw.port].encode())
+    put("fresh", b"")
     put("main.py", MAIN_PY.encode())          # last: a half-flashed board runs no mixture
     return files
 

@@ -1,23 +1,43 @@
 # The event-driven simulator: a virtual clock that jumps straight to the next instant anything is
-# due (the core's next_due_s or a scripted event), a virtual motor and a true reservoir. It runs
-# the unchanged dosing core and gathers the run's figures from the core's event log. Runs under
-# CPython and the MicroPython unix port.
+# due (the core's next_due_s, a checkpoint, a scripted event or an injected fault), a virtual
+# motor, a true reservoir and the board's flash. It runs the unchanged dosing core with its
+# write-ahead checkpoints (pump.checkpoint), gathers the run's figures from the core's event
+# log, and, given faults (pumpsim.faults), cuts the power and reboots the core from its flash
+# exactly as a board would, while pumpsim.invariants checks the truth against what the pump
+# believes. The simulator's clock is the true time; the pump's own clock lags it by `lag` after a
+# reboot that lost the board's clock. Runs under CPython and the MicroPython unix port.
 from pump import codes
-from pump.core import Pump
+from pump.checkpoint import Checkpointer, recover
 from pump.forecast import forecast_low_s
+from pump.core import Pump
+from pumphw.store import FileStore
+from pumpsim.faults import PowerCut, SimFlash
+from pumpsim.invariants import Invariants
 from pumpsim.motor import VirtualMotor, VirtualReservoir
 from pumpsim.scenario import ScenarioError, Script, clock
 
 
 class Simulation:
-    def __init__(self, board, programme, events=(), initial_fill_nl=None, log_size=256):
+    def __init__(self, board, programme, events=(), initial_fill_nl=None, log_size=256,
+                 faults=(), atomic_flash=True):
         self.board = board
         self.programme = programme
         self.events = list(events)
+        self.log_size = log_size
         fill = board.reservoir_nl if initial_fill_nl is None else initial_fill_nl
+        self.flash = SimFlash(atomic_flash)
+        self.store = FileStore(self.flash)
+        self.ckpt = Checkpointer(self.store)
         self.pump = Pump(board, 0, log_size)
         self.motor = VirtualMotor()
         self.reservoir = VirtualReservoir(fill)
+        self.t = 0          # true time; the pump's clock reads t - lag
+        self.lag = 0
+        self.faults = list(faults)
+        self.injected = {}  # fault kind -> count
+        self.reboots = {}   # how the pump came back (pump.checkpoint's names) -> count
+        self.check = Invariants(board, programme) if self.faults else None
+        self._motor_base = 0    # motor steps before the pump last restarted
         self._seq = 0
         self.given = {}     # bolus kind -> count started
         self.refused = {}   # reason -> count
@@ -29,7 +49,7 @@ class Simulation:
         err = self.pump.program(0, programme)
         if err is not None:
             raise ScenarioError("programme." + err[0] + ": " + err[1])
-        self.motor.load(self.pump.plan)
+        self._load()
         self._drain()
 
     def run(self, end_s, fixed_tick_s=0, summary=True):
@@ -38,8 +58,8 @@ class Simulation:
         of jumping (the naive loop, kept for the benchmark's comparison)."""
         self.start(end_s)
         if fixed_tick_s:
-            while self.pump.now_s < end_s:
-                self.advance_to(min(self.pump.now_s + fixed_tick_s, end_s))
+            while self.t < end_s:
+                self.advance_to(min(self.t + fixed_tick_s, end_s))
         else:
             self.advance_to(end_s)
         return self.summary() if summary else None
@@ -49,8 +69,15 @@ class Simulation:
         self._script = Script(self.events, end_s)
 
     def next_due_s(self):
-        """The next instant the core or the script has something to do, or None."""
+        """The next true instant the core, its checkpoints, the script or a fault has
+        something to do, or None."""
         t = self.pump.next_due_s
+        if t is not None:
+            t += self.lag
+        c = self.ckpt.due_s()
+        for c in (None if c is None else c + self.lag, self._fault_due()):
+            if c is not None and (t is None or c < t):
+                t = c
         nxt = self._script.peek()
         if nxt is not None and (t is None or nxt[0] < t):
             t = nxt[0]
@@ -63,31 +90,101 @@ class Simulation:
             t = self.next_due_s()
             if t is None or t > end_s:
                 t = end_s
-            self._step_to(t)
+            if t < self.t:
+                t = self.t                     # due while the power was off: now
+            if self.faults and self.faults[0]["at"] <= t:
+                self._inject(self.faults.pop(0), t)
+            else:
+                self._step_to(t)
             nxt = script.peek()
-            while nxt is not None and nxt[0] == t:
-                self._apply(script.pop())
-                self.motor.load(self.pump.plan)
+            while nxt is not None and nxt[0] <= self.t:
+                ev = script.pop()
+                if nxt[0] == self.t:           # events while the power was off never happen
+                    self._apply(ev)
+                    self._load()
                 nxt = script.peek()
             self._drain()
-            if t >= end_s:
+            if self.t >= end_s:
                 return
 
     def commanded(self):
         """A command reached the core from outside the script (the link): follow its plan."""
-        self.motor.load(self.pump.plan)
+        self._load()
         self._drain()
 
-    def _step_to(self, t):
-        steps = self.motor.advance_to(t)
-        self.reservoir.draw(steps, self.board.nl_per_step)
-        self.pump.advance(t, steps)
+    def _load(self):
+        """Hand the core's plan to the motor, as a board does: checkpoint first. A power cut
+        inside the write reboots the board."""
+        try:
+            self.ckpt.guard(self.pump, None, self.t)
+        except PowerCut:
+            self._drain(committed=False)
+            self._reboot(*self._cut)
+            return
         self.motor.load(self.pump.plan)
+
+    def _step_to(self, t):
+        self._motor_to(t)
+        self.pump.advance(t - self.lag, self._steps)
+        self._load()
         self.iterations += 1
         i = self.pump.integral
-        gap = abs((i.whole - self.motor.total_steps) * i.den + i.num)
+        gap = abs((i.whole - self.motor.total_steps + self._motor_base) * i.den + i.num)
         if gap * self.err_d > self.err_n * i.den:
             self.err_n, self.err_d = gap, i.den
+        if self.check is not None:
+            self.check.after_step(self)
+
+    def _motor_to(self, t):
+        """The motor and the true reservoir run to true time t."""
+        self._steps = self.motor.advance_to(t - self.lag)
+        self.reservoir.draw(self._steps, self.board.nl_per_step)
+        self.t = t
+
+    # ---- faults ----
+
+    def _fault_due(self):
+        return self.faults[0]["at"] if self.faults else None
+
+    def _inject(self, f, t):
+        kind = f["kind"]
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        if kind == "power_cut":
+            # at t itself: the motor got there, the core never saw it
+            self._motor_to(t)
+            self._reboot(f["off_s"], f["rtc"])
+            return
+        self._step_to(t)
+        if kind == "cut_in_write":
+            # the next checkpoint write is where the power fails
+            self.flash.arm_cut(f.get("byte", 0))
+            self._cut = (f["off_s"], f["rtc"])
+            self.ckpt.due_now()
+            self._load()
+        elif kind == "flip":
+            names = self.store.state.names
+            newest = self.store.state._newest
+            name = names[newest] if f.get("slot", "newest") == "newest" else names[1 - newest]
+            if not self.flash.flip(name, f.get("byte", 0), f.get("mask", 1)):
+                self.injected[kind] -= 1
+
+    def _reboot(self, off_s, rtc):
+        """Power is cut now: RAM is lost, the motor stops where it got to. After off_s the
+        board boots and the core restarts from the flash (pump.checkpoint.recover)."""
+        self.motor.load(_IDLE)
+        self.t += off_s
+        pump, _, how = recover(self.store, self.board, self.t if rtc == "kept" else None,
+                               self.log_size)
+        self.reboots[how] = self.reboots.get(how, 0) + 1
+        self.pump = pump
+        self.lag = self.t - pump.now_s
+        self.ckpt = Checkpointer(self.store)
+        self._motor_base = self.motor.total_steps - pump.integral.whole
+        self._seq = pump.log.seq - 1        # its restart record onwards
+        if self.check is not None:
+            self.check.after_reboot(self, how)
+        self._load()
+        self._drain()
 
     def _apply(self, ev):
         pump = self.pump
@@ -133,8 +230,15 @@ class Simulation:
                 raise ScenarioError("event program at " + clock(now) + ": " + err[0] + ": " +
                                     err[1])
 
-    def _drain(self):
+    def _drain(self, committed=True):
+        """Gather the figures from the log. Records a power cut lost before their checkpoint
+        was written (committed=False) never happened as far as the motor is concerned."""
+        if not committed:
+            self._seq = self.pump.log.seq
+            return
         for seq, t, code, a, b in self.pump.log.since(self._seq):
+            if self.check is not None:
+                self.check.event(self, t + self.lag, code, a, b)
             if code == codes.E_BOLUS_START:
                 self.given[a] = self.given.get(a, 0) + 1
             elif code == codes.E_BOLUS_REFUSED:
@@ -152,7 +256,7 @@ class Simulation:
         nlps = self.board.nl_per_step
         forecast = forecast_low_s(pump)
         return {
-            "days": pump.now_s / 86400,
+            "days": self.t / 86400,
             "board": self.board.name,
             "nl_per_step": nlps,
             "programmed_nl": n // d,
@@ -172,4 +276,22 @@ class Simulation:
             "refill_forecast_s": forecast,
             "events": pump.log.seq,
             "iterations": self.iterations,
+            "checkpoint_writes": self.flash.writes,
+            "faults_injected": dict(self.injected),
+            "reboots": dict((_HOW[k], v) for k, v in self.reboots.items()),
+            "violations": [] if self.check is None else list(self.check.violations),
         }
+
+
+class _Idle:
+    """No plan: a board without power issues nothing."""
+    t0_s = 0
+    rate_num = 0
+    rate_den = 1
+    phase_num = 0
+    phase_den = 1
+    steps = 0
+
+
+_IDLE = _Idle()
+_HOW = ("restored", "fresh", "lost", "doubt")

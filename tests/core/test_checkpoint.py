@@ -1,0 +1,176 @@
+# Write-ahead checkpoints and recovery after a reset (pump.checkpoint, pump.snapshot), on both
+# interpreters: what a restarted pump counts as delivered, what it refuses, what it resumes and
+# which alarm it raises; and the storage faults (write failure, lost and doubtful state).
+from corekit import DAY, HOUR, Rig, continuous, dystonia, patient
+from pump import codes
+from pump.checkpoint import DOUBT, FRESH, LOST, RESTORED, Checkpointer, recover
+from pumphw.store import FRESH as FRESH_FILE, STATE, FileStore
+from test_slots import MemFs
+
+
+class FailingFs(MemFs):
+    def __init__(self):
+        MemFs.__init__(self)
+        self.broken = False
+
+    def write(self, name, data):
+        if self.broken:
+            raise OSError(5)
+        MemFs.write(self, name, data)
+
+
+def _rig(programme=None):
+    r = Rig(programme or dystonia())
+    fs = FailingFs()
+    return r, fs, FileStore(fs), Checkpointer(FileStore(fs))
+
+
+def _run(r, ck, t):
+    """Advance second by second to t, checkpointing before each plan as the app does."""
+    while r.pump.now_s < t:
+        r.run_to(r.pump.now_s + 1)
+        ck.guard(r.pump)
+
+
+def test_a_restart_counts_the_reserve_as_delivered_and_never_resumes_a_bolus():
+    """SR-24, SR-5, SR-26: every step the motor may have issued since the checkpoint counts
+    as delivered (reservoir and 24 h ledger); the running bolus is not resumed; the lockout
+    holds; a warning says the pump restarted."""
+    r, fs, store, ck = _rig()
+    ck.guard(r.pump)
+    _run(r, ck, 7 * HOUR + 1800)
+    assert r.pump.request_patient_bolus(r.pump.now_s) == codes.OK
+    ck.guard(r.pump)
+    _run(r, ck, 7 * HOUR + 1860)              # a minute into the bolus, then power fails
+    reserve = ck.limit - r.pump.steps
+    assert reserve > 0
+    pump, link, how = recover(FileStore(fs), r.board, None, 256)
+    assert how == RESTORED and link is None
+    assert pump.steps == ck.limit             # everything the motor might have issued
+    assert pump.reservoir_nl == r.pump.reservoir_nl - reserve * r.board.nl_per_step
+    assert pump.ledger.total_pg >= r.pump.ledger.total_pg + reserve * 20 * 2000
+    assert pump.now_s == ck._at + 1           # a second after the checkpoint, whatever the gap
+    assert pump.boluses == []                 # the patient bolus is not resumed
+    assert codes.A_RESTARTED in pump.alarms.table
+    assert pump.alarms.table[codes.A_RESTARTED].priority == codes.P_WARNING
+    assert pump.delivering()                  # a warning: basal goes on
+    assert pump.request_patient_bolus(pump.now_s) == codes.R_LOCKOUT
+    recs = pump.log.since(0)
+    assert recs[-1][2] == codes.E_RESTORED or any(x[2] == codes.E_RESTORED for x in recs)
+    assert any(x[2] == codes.E_BOLUS_ABORTED for x in recs)
+    assert pump.log.seq > r.pump.log.seq - 1  # numbering goes on
+
+
+def test_the_schedule_resumes_where_it_should_when_the_board_clock_knows_the_gap():
+    """SR-26: with the time off known the schedule moves on by it; the pump's own clock still
+    resumes a second after the checkpoint (lockouts and windows never end early)."""
+    r, fs, store, ck = _rig()
+    _run(r, ck, 6 * HOUR - 60)                # 05:59, basal 2100 ug/day
+    ck.due_now()
+    ck.guard(r.pump, None, 1000)              # board clock 1000 s at the checkpoint
+    pump, _, _ = recover(FileStore(fs), r.board, 1000 + 180, 256)
+    assert pump.now_s == 6 * HOUR - 59
+    assert pump.prog.basal_at(pump.now_s, pump.anchor_s)[0] == 2400   # 06:02 by the schedule
+    lost, _, _ = recover(FileStore(fs), r.board, None, 256)           # clock lost: no move
+    assert lost.prog.basal_at(lost.now_s, lost.anchor_s)[0] == 2100
+
+
+def test_the_motor_never_gets_past_what_the_stored_checkpoint_counts():
+    """SR-24: the plan handed to the motor is cut at the stored checkpoint's reserve."""
+    r, fs, store, ck = _rig(continuous(rate=2000))
+    ck.guard(r.pump)
+    limit = ck.limit
+    fs.broken = True                          # no further checkpoint can be written
+    _run(r, ck, 2 * HOUR)
+    assert r.pump.steps <= limit
+
+
+def test_a_failed_write_stops_delivery_until_one_succeeds_and_is_acknowledged():
+    """SR-29: a checkpoint that cannot be written raises the critical storage alarm and stops
+    delivery; it latches once writes work again."""
+    r, fs, store, ck = _rig(continuous(rate=2000, patient_bolus=patient()))
+    ck.guard(r.pump)
+    fs.broken = True
+    r.pump.request_patient_bolus(0)           # the state changes: a write is needed
+    ck.guard(r.pump)
+    a = r.pump.alarms.table[codes.A_STORAGE]
+    assert a.priority == codes.P_CRITICAL and a.condition
+    assert not r.pump.delivering() and r.pump.plan.steps == 0
+    assert ck.failures >= 1
+    fs.broken = False
+    _run(r, ck, 10)
+    assert not r.pump.alarms.table[codes.A_STORAGE].condition      # latched
+    assert not r.pump.delivering()
+    r.pump.acknowledge(r.pump.now_s, codes.A_STORAGE)
+    ck.guard(r.pump)
+    assert r.pump.delivering()
+
+
+def test_no_valid_state_stops_everything_with_a_critical_alarm():
+    """SR-25: stored state present but unreadable: no programme, delivery stopped, critical
+    memory alarm; never a default programme."""
+    r, fs, store, ck = _rig()
+    ck.guard(r.pump)
+    for name in STATE:
+        fs.files[name] = b"OITB garbage"
+    pump, link, how = recover(FileStore(fs), r.board, None, 256)
+    assert how == LOST and pump.prog is None and not pump.delivering()
+    assert pump.alarms.table[codes.A_MEMORY].priority == codes.P_CRITICAL
+    assert pump.log.since(0)[0][2] == codes.E_STATE_LOST
+    assert recover(FileStore(MemFs()), r.board)[2] == LOST     # nothing at all: lost too
+
+
+def test_a_newly_flashed_board_starts_empty_without_alarm():
+    fs = MemFs()
+    fs.files[FRESH_FILE] = b""
+    pump, link, how = recover(FileStore(fs), Rig().board)
+    assert how == FRESH and pump.alarms.table == {} and pump.prog is None
+
+
+def test_a_doubtful_newest_slot_assumes_the_worst():
+    """SR-25, SR-2: if the slot that failed may have held a newer checkpoint, the pump counts
+    a full day's hard limit as just delivered, restarts the lockout and raises the critical
+    memory alarm."""
+    r, fs, store, ck = _rig()
+    ck.guard(r.pump)
+    _run(r, ck, HOUR)
+    ck.due_now()
+    ck.guard(r.pump)
+    newest = ck.store.state._newest
+    data = bytearray(fs.files[STATE[newest]])
+    data[40] ^= 0x08
+    fs.files[STATE[newest]] = bytes(data)
+    pump, _, how = recover(FileStore(fs), r.board, None, 256)
+    assert how == DOUBT
+    assert pump.alarms.table[codes.A_MEMORY].priority == codes.P_CRITICAL
+    assert pump.last_patient_s == pump.now_s
+    pump.acknowledge(pump.now_s, codes.A_MEMORY)
+    assert pump.request_patient_bolus(pump.now_s) == codes.R_LOCKOUT
+
+
+def test_every_single_byte_corruption_of_a_stored_checkpoint_is_detected():
+    """SR-25: flip any one byte of a real checkpoint file (the only one) and the pump comes
+    back as lost state, never with the damaged one."""
+    r, fs, store, ck = _rig()
+    _run(r, ck, 3 * HOUR)
+    good = fs.files[STATE[0]]
+    fs.files.pop(STATE[1], None)
+    for i in range(len(good)):
+        bad = bytearray(good)
+        bad[i] ^= 0xA5
+        fs.files[STATE[0]] = bytes(bad)
+        assert recover(FileStore(fs), r.board)[2] == LOST, i
+
+
+def test_the_log_tail_and_alarms_survive_a_restart():
+    r, fs, store, ck = _rig()
+    _run(r, ck, DAY + 10)
+    r.pump.alarm_test(r.pump.now_s)
+    r.pump.silence(r.pump.now_s)
+    ck.guard(r.pump)
+    pump, _, _ = recover(FileStore(fs), r.board, None, 64)
+    before = r.pump.log.since(r.pump.log.seq - 8)
+    after = pump.log.since(0)
+    for rec in before:
+        assert rec in after
+    assert pump.log.oldest() == after[0][0]

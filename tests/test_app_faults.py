@@ -1,0 +1,144 @@
+"""Fault injection through the board layer into the real application (pumpapp.App): a clock
+that jumps, goes back or stops; a flooded link; storage that fails; a power cut and restart.
+The HAL here is the virtual board's motor over a fake clock and the simulator's flash: nothing
+in the firmware knows it is under test."""
+from pump import codes
+from pump.codes import A_CLOCK, A_LINK_FLOOD, A_RESTARTED, A_STORAGE
+from pumphw.store import FRESH, FileStore
+from pumpsim.faults import SimFlash
+from pumpwire.auth import CLINICIAN
+
+from tests.core.corekit import board, continuous, patient
+
+
+class Hw:
+    pins = {"step": 2, "dir": 3, "enable": 4}
+    eri_mv = 0
+    stall_steps = 10 ** 6
+    watchdog_ms = 5000
+
+
+class BrokenFlash(SimFlash):
+    broken = False
+
+    def write(self, name, data):
+        if self.broken:
+            raise OSError(28)
+        SimFlash.write(self, name, data)
+
+
+class Hal:
+    def __init__(self, flash):
+        from pumphw.unix import Motor
+        self.motor = Motor()
+        self.store = FileStore(flash)
+        self.ms = 0
+        self.written = []
+
+    def ticks_ms(self):
+        return self.ms & ((1 << 30) - 1)
+
+    def rtc_s(self):
+        return None
+
+    def link_write(self, data):
+        self.written.append(bytes(data))
+
+
+def boot(flash=None):
+    from pumpapp.app import App
+    if flash is None:
+        flash = BrokenFlash()
+        flash.write(FRESH, b"")
+    hal = Hal(flash)
+    app = App(hal, board(), Hw(), {CLINICIAN: b"k" * 32}, "t")
+    app.session = app.link.session(hal.link_write)
+    return app, hal, flash
+
+
+def run(app, hal, seconds, step_ms=1000):
+    for _ in range(seconds * 1000 // step_ms):
+        hal.ms += step_ms
+        app.step()
+
+
+def programmed(rate=2000):
+    app, hal, flash = boot()
+    pump = app.pump
+    pump.refill(0, 0, 0, 40_000_000)
+    assert pump.program(0, continuous(rate=rate, patient_bolus=patient())) is None
+    app.commanded()
+    return app, hal, flash
+
+
+def test_a_clock_jump_never_moves_the_pump_clock_and_raises_the_clock_warning():
+    """SR-27: ticks that leap an hour ahead move the pump clock by nothing; ticks that go back
+    hold it; the `clock` warning is raised and latches; delivery goes on."""
+    app, hal, _ = programmed()
+    run(app, hal, 10)
+    before = app.pump.now_s
+    hal.ms += 3_600_000
+    app.step()
+    assert app.pump.now_s == before
+    a = app.pump.alarms.table[A_CLOCK]
+    assert a.priority == codes.P_WARNING and app.pump.delivering()
+    hal.ms -= 10_000
+    app.step()
+    assert app.pump.now_s == before
+    run(app, hal, 20)
+    assert app.pump.now_s >= before + 9          # time flows again, held back only
+    assert app.pump.now_s <= before + 20
+    assert not app.pump.alarms.table[A_CLOCK].condition     # latched until acknowledged
+
+
+def test_a_flooded_link_is_throttled_and_warned_but_dosing_goes_on():
+    """SR-28: garbage beyond the budget is dropped and counted, `link_flood` is raised while it
+    lasts and latches after; the motor's plan is untouched."""
+    app, hal, _ = programmed()
+    run(app, hal, 5)
+    plan_rate = (app.pump.plan.rate_num, app.pump.plan.rate_den)
+    for _ in range(40):
+        app.received(b"\x55" * 4096)
+    assert app.flood.dropped > 100_000
+    run(app, hal, 1)
+    assert app.pump.alarms.table[A_LINK_FLOOD].condition
+    assert (app.pump.plan.rate_num, app.pump.plan.rate_den) == plan_rate
+    assert app.pump.delivering()
+    run(app, hal, 15)
+    assert not app.pump.alarms.table[A_LINK_FLOOD].condition
+
+
+def test_failing_storage_stops_delivery_until_a_write_works_and_is_acknowledged():
+    """SR-29: the app's checkpoint cannot be written: critical `storage`, motor plan empty."""
+    app, hal, flash = programmed()
+    run(app, hal, 5)
+    flash.broken = True
+    app.pump.request_patient_bolus(app.pump.now_s)
+    app.commanded()
+    assert app.pump.alarms.table[A_STORAGE].condition
+    assert app.pump.plan.steps == 0 and not app.pump.delivering()
+    flash.broken = False
+    run(app, hal, 3)
+    assert not app.pump.alarms.table[A_STORAGE].condition
+    app.pump.acknowledge(app.pump.now_s, A_STORAGE)
+    app.commanded()
+    assert app.pump.delivering()
+
+
+def test_a_power_cut_restarts_from_the_checkpoint_with_the_programme_text():
+    """SR-24, SR-26: the board restarts (a new App on the same flash): the programme, the
+    link's read-back text and the lockout come back; the restart warning is raised."""
+    app, hal, flash = programmed()
+    app.link.current = b'{"mode": "continuous"}'
+    run(app, hal, 30)
+    assert app.pump.request_patient_bolus(app.pump.now_s) == codes.OK
+    app.commanded()
+    run(app, hal, 30)
+    steps = app.pump.steps
+    again, hal2, _ = boot(flash)
+    pump = again.pump
+    assert pump.prog is not None and pump.delivering()
+    assert pump.steps >= steps
+    assert A_RESTARTED in pump.alarms.table
+    assert again.link.current == b'{"mode": "continuous"}'
+    assert pump.request_patient_bolus(pump.now_s) == codes.R_LOCKOUT
