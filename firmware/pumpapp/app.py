@@ -44,12 +44,12 @@ class App:
                          saved.get("text", "").encode())
         self.link.wall_base_s = saved.get("wall", 0)
         self.ckpt = Checkpointer(hal.store)
-        speed = getattr(hal, "speed", 1)
-        self.clock = ClockGuard(max_step_ms=(hw.watchdog_ms + 1000) * speed)
-        self.flood = FloodGuard(LINK_BYTES_PER_S * speed, 4 * LINK_BYTES_PER_S * speed)
+        self._speed = getattr(hal, "speed", 1)    # the virtual board's clock runs faster
+        self.clock = ClockGuard(max_step_ms=(hw.watchdog_ms + 1000) * self._speed)
+        self.flood = FloodGuard(LINK_BYTES_PER_S, 4 * LINK_BYTES_PER_S)
         self._t_ms = hal.ticks_ms()
         self._ms = self.pump.now_s * 1000     # pump-clock milliseconds
-        self._link_ms = 0             # real milliseconds, never held (the flood budget's)
+        self._link_ms = 0             # tick milliseconds, never held (the flood budget's)
         self._alive = 0               # bit per task that checked in since the last feed
         self._expect = _CONTROL | _LINK | _ANNUNCIATE | _INPUTS
         self._link_waiting = False    # the link task is idle, awaiting bytes: alive
@@ -86,7 +86,7 @@ class App:
             self.commanded()
         self._warn(codes.A_CLOCK, self.clock.fault != 0)
         self.clock.clear()
-        self._warn(codes.A_LINK_FLOOD, self.flood.poll(self._link_ms))
+        self._warn(codes.A_LINK_FLOOD, self.flood.poll(self._link_ms // self._speed))
         self.link.poll(pump.now_s)
 
     def _warn(self, code, active):
@@ -138,7 +138,7 @@ class App:
     def received(self, data):
         """Bytes from the link, within the flood budget (the rest are dropped and counted)."""
         self.step()
-        n = self.flood.admit(len(data), self._link_ms)
+        n = self.flood.admit(len(data), self._link_ms // self._speed)
         if n:
             self.session.feed(data if n == len(data) else data[:n])
             self.commanded()
