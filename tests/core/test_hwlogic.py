@@ -96,6 +96,55 @@ def test_stall_counts_steps_that_did_not_move_the_rotor():
     assert s.update(20, 0)
 
 
+def test_stall_a_few_refused_cycles_in_a_row_are_enough_at_any_rate():
+    """SR-22: `confirm` (3) cycles in a row that issued steps and moved none report a stall, at
+    one step a cycle as at many: the volume criterion alone would wait 320 steps, three hours
+    at 100 ug/day (docs/occlusion.md). Cycles that issue nothing are no evidence either way."""
+    s = StallDetector(stall_steps=320)
+    assert not s.update(1, 0)
+    assert not s.update(0, 0)                        # between steps at a low rate
+    assert not s.update(1, 0)
+    assert not s.update(0, 0)
+    assert s.update(1, 0) and s.last == 1            # the third refused step: once
+    assert not s.update(1, 0) and not s.update(1, 0)
+    assert s.update(1, 0)                            # still blocked after acknowledgement
+    s = StallDetector(stall_steps=320)
+    assert not s.update(21, 0) and not s.update(21, 0)
+    assert s.update(21, 0) and s.last == 1           # a bolus: three cycles, 63 steps
+
+
+def test_stall_one_glitch_or_an_encoder_lag_is_not_a_stall():
+    """A DIAG glitch on one cycle in eight, or an encoder whose count of a step arrives in the
+    next cycle (none issued there), never reports: the glitch is under a quarter of the window,
+    and the late count pays its lag back."""
+    s = StallDetector(stall_steps=320)
+    for i in range(400):
+        assert not s.update(1, 0 if i % 8 == 0 else 1)
+    for i in range(400):
+        assert not s.update(20, 0 if i % 8 == 3 else 20)
+    for _ in range(400):
+        assert not s.update(1, 0)                    # made just after the sample...
+        assert not s.update(0, 1)                    # ...and counted in the next cycle
+
+
+def test_stall_a_partial_occlusion_is_reported_from_the_window():
+    """SR-22: a rotor making 60 % of its steps (an encoder on a partly occluded line) never has a
+    blocked cycle; a quarter or more of the last 16 cycles' steps unmoved reports it, at the
+    16th such cycle, before the volume criterion's 320 steps (40 cycles). DIAG asserted on
+    every other cycle is reported the same way."""
+    s = StallDetector(stall_steps=320)
+    fired = [s.update(20, 12) for _ in range(40)]
+    assert fired.index(True) == 15 and s.last == 3
+    s = StallDetector(stall_steps=320)
+    fired = [s.update(1, i % 2) for i in range(40)]
+    assert fired.index(True) == 15 and s.last == 3
+    s = StallDetector(stall_steps=320, confirm=0, window=0)   # the volume criterion alone
+    fired = [s.update(20, 12) for _ in range(40)]
+    assert fired.index(True) == 39 and s.last == 2
+    s = StallDetector(stall_steps=320, confirm=0, window=0)
+    assert True not in [s.update(1, i % 2) for i in range(400)]
+
+
 def test_step_schedule_places_each_step_where_the_plan_does():
     """SR-21: the PIO/RMT delays put step j exactly where the core's plan (and the simulator's
     motor) puts it, never earlier, and stop after the plan's steps."""
@@ -165,6 +214,9 @@ def test_what_could_run_in_an_interrupt_allocates_nothing():
             t = ticks.add(t, 10)
             b.update(i // 100, t)
             s.update(5, 0)
+            s.update(20, 12)
+            s.update(0, 1)
+            s.update(1, i % 2)
             p.update(TONE_CRITICAL, t)
     finally:
         heap_unlock()
