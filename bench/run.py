@@ -31,7 +31,8 @@ DAY = 86400
 
 
 def simulate(days, fixed_tick_s=0):
-    board, programme, events, fill, _ = load_scenario(SCENARIO)
+    sc = load_scenario(SCENARIO)
+    board, programme, events, fill = sc.board, sc.programme, sc.events, sc.fill_nl
     sim = Simulation(board, programme, events, fill)
     t0 = time.perf_counter()
     summary = sim.run(days * DAY, fixed_tick_s=fixed_tick_s)

@@ -4,7 +4,6 @@ import os
 
 import pytest
 
-from pumpsim.engine import Simulation
 from pumpsim.files import load_scenario
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -12,10 +11,9 @@ FILES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.toml")))
 
 
 def _run(name, days=None):
-    board, programme, events, fill, file_days = load_scenario(
-        os.path.join(ROOT, "examples", name))
-    sim = Simulation(board, programme, events, fill)
-    return sim, sim.run((days or file_days) * 86400)
+    sc = load_scenario(os.path.join(ROOT, "examples", name))
+    sim = sc.simulation()
+    return sim, sim.run((days or sc.days) * 86400)
 
 
 @pytest.mark.parametrize("path", FILES, ids=os.path.basename)

@@ -46,7 +46,7 @@ def compile_packages(out_dir):
         os.makedirs(os.path.join(out_dir, package), exist_ok=True)
         for f in sorted(glob.glob(os.path.join(ROOT, src, "*.py"))):
             name = os.path.basename(f)[:-3]
-            if package == "pumpsim" and name in ("files", "serve"):
+            if package == "pumpsim" and name in ("files", "serve", "campaign"):
                 continue  # CPython-only (TOML, sockets)
             out = os.path.join(out_dir, package, name + ".mpy")
             r = subprocess.run([cross, "-O3", "-o", out, f], capture_output=True, text=True)

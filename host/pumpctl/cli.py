@@ -12,6 +12,11 @@ Simulate:
       (or, with --days, until N days of pump time have passed). Every command below then works
       against it. FILE is created if it does not exist, with its replay counters in
       FILE.counters (kept there from then on).
+  pumpctl campaign SPEC.toml [--runs N] [--seed S] [--jobs J] [--out DIR]
+      Fault-injection campaign: N scenarios drawn from SPEC (programmes, presses, refills,
+      power cuts, cuts inside checkpoint writes, bit flips), run on J processes, every safety
+      invariant checked after each; DIR/summary.json, and for a failed run the drawn and the
+      shrunk scenario files (replay with `pumpctl sim FILE`). Exit 1 if any invariant broke.
 
 Talk to a pump (--port URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop:// (an echo, no pump);
 default $PUMPCTL_PORT. --keys FILE, read only by commands that change the pump: default
@@ -39,12 +44,11 @@ import json
 import os
 import sys
 
-from pumpctl import commands, flash, show
+from pumpctl import campaign, commands, flash, show
 from pumpctl.client import BadValue, LinkError, NoKey, Refused
 from pumpctl.keys import KeyFileError, load_keys
 from pumpctl.errors import CommandError
 from pumpwire import reasons
-from pumpsim.engine import Simulation
 from pumpsim.files import load_scenario
 from pumpsim.scenario import ScenarioError, clock
 
@@ -76,7 +80,14 @@ def format_summary(s, title):
         lines.append(f"  alarm        {a['code']}: first at {a['first']}, raised {a['count']}x")
     if s["active_alarms"]:
         lines.append(f"  active now   {', '.join(s['active_alarms'])}")
-    lines.append(f"  {s['events']} logged events, {s['iterations']} clock jumps")
+    lines.append(f"  {s['events']} logged events, {s['iterations']} clock jumps, "
+                 f"{s['checkpoint_writes']} checkpoints written")
+    if s["faults_injected"] or s["reboots"]:
+        faults = ", ".join(f"{k} {v}" for k, v in sorted(s["faults_injected"].items()))
+        back = ", ".join(f"{k} {v}" for k, v in sorted(s["reboots"].items()))
+        lines.append(f"  faults       {faults or 'none'}; restarts: {back or 'none'}")
+    for v in s["violations"]:
+        lines.append(f"  VIOLATION    {v}")
     return "\n".join(lines)
 
 
@@ -84,19 +95,20 @@ def cmd_sim(args):
     if args.serve is not None:
         return commands.serve(args)
     try:
-        board, programme, events, fill, days = load_scenario(args.scenario)
+        sc = load_scenario(args.scenario)
+        days = sc.days
         if args.days is None and days is not None and \
                 (isinstance(days, bool) or not isinstance(days, int) or days <= 0):
             raise ScenarioError("days: must be a positive whole number")
         days = args.days if args.days is not None else (days or 30)
-        sim = Simulation(board, programme, events, fill)
-        summary = sim.run(days * 86400)
+        summary = sc.simulation().run(days * 86400)
     except ScenarioError as e:
         raise CommandError(commands._about(args.scenario, e)) from None
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
         print(format_summary(summary, args.scenario))
+    return 1 if summary["violations"] else 0
 
 
 def build_parser():
@@ -121,6 +133,7 @@ def build_parser():
     s.add_argument("--device", help="with --serve: device name for a new key file (1-16 "
                    "bytes)")
     s.set_defaults(func=cmd_sim)
+    campaign.add_parser(sub, commands.whole)
     commands.add_parsers(sub)
     f = sub.add_parser("flash", help="put the firmware on a board and check it answers",
                        description=flash.__doc__.split("\n\n")[0])

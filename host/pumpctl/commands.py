@@ -435,8 +435,9 @@ def serve(args):
     address = None if args.serve == "pty" else _serve_address(args.serve)
     path = _keys_path(args)
     try:
-        board, programme, _, fill, _ = load_scenario(args.scenario)
-        sim = Simulation(board, programme, (), fill)
+        sc = load_scenario(args.scenario)
+        board, programme = sc.board, sc.programme
+        sim = Simulation(board, programme, (), sc.fill_nl)
     except (ScenarioError, ValueError) as e:
         raise CommandError(_about(args.scenario, e)) from None
     text = compact(programme)

@@ -19,7 +19,7 @@ from pumpsim.scenario import ScenarioError, Script, clock
 
 class Simulation:
     def __init__(self, board, programme, events=(), initial_fill_nl=None, log_size=256,
-                 faults=(), atomic_flash=True):
+                 faults=(), atomic_flash=True, checked=None):
         self.board = board
         self.programme = programme
         self.events = list(events)
@@ -36,7 +36,9 @@ class Simulation:
         self.faults = list(faults)
         self.injected = {}  # fault kind -> count
         self.reboots = {}   # how the pump came back (pump.checkpoint's names) -> count
-        self.check = Invariants(board, programme) if self.faults else None
+        # the invariants are checked whenever faults are injected (or when asked)
+        checked = bool(self.faults) if checked is None else checked
+        self.check = Invariants(board, programme) if checked else None
         self._motor_base = 0    # motor steps before the pump last restarted
         self._seq = 0
         self.given = {}     # bolus kind -> count started
@@ -110,6 +112,16 @@ class Simulation:
     def commanded(self):
         """A command reached the core from outside the script (the link): follow its plan."""
         self._load()
+        self._drain()
+
+    def apply(self, ev):
+        """Carry out one scenario event (a dict as in a scenario's [[events]]) now."""
+        self._apply(ev)
+        self.commanded()
+
+    def inject(self, fault):
+        """Inject one fault (pumpsim.faults' checked form) now."""
+        self._inject(fault, self.t)
         self._drain()
 
     def _load(self):

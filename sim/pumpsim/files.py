@@ -4,12 +4,14 @@ import tomllib
 
 from pump.board import parse_board
 from pumphw.config import parse_hardware
+from pumpsim.engine import Simulation
+from pumpsim.faults import check_faults
 from pumpsim.scenario import ScenarioError
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _read_toml(path):
+def read_toml(path):
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -36,7 +38,7 @@ def board_path(name, scenario_path):
 def load_board(path):
     """The dosing calibration of a board file, after checking the whole file (pins, driver,
     battery) as `pumpctl flash` and the board itself do."""
-    data = _read_toml(path)
+    data = read_toml(path)
     _, err = parse_hardware(data)
     if err is not None:
         raise ScenarioError(f"{path}: {err[0]}: {err[1]}")
@@ -50,16 +52,38 @@ def load_board(path):
     return board
 
 
+class Scenario:
+    """A scenario file, read and checked: board, programme, events, initial fill (nL or None),
+    days (or None), faults (pumpsim.faults' form) and whether the board's flash is atomic."""
+
+    def __init__(self, board, programme, events, fill_nl, days, faults, atomic_flash):
+        self.board = board
+        self.programme = programme
+        self.events = events
+        self.fill_nl = fill_nl
+        self.days = days
+        self.faults = faults
+        self.atomic_flash = atomic_flash
+
+    def simulation(self):
+        return Simulation(self.board, self.programme, self.events, self.fill_nl,
+                          faults=self.faults, atomic_flash=self.atomic_flash)
+
+
 def load_scenario(path):
-    """(board, programme dict, events list, initial fill nL or None, days or None)."""
-    data = _read_toml(path)
-    known = {"board", "days", "initial_fill_ul", "programme", "events", "title", "description"}
+    data = read_toml(path)
+    known = {"board", "days", "initial_fill_ul", "programme", "events", "title", "description",
+             "faults", "flash"}
     for k in data:
         if k not in known:
             raise ScenarioError(f"{path}: unknown top-level field '{k}'")
     if "programme" not in data:
         raise ScenarioError(f"{path}: needs a [programme] table")
+    if data.get("flash", "atomic") not in ("atomic", "torn"):
+        raise ScenarioError(f"{path}: flash: 'atomic' (littlefs) or 'torn' (FAT)")
     board = load_board(board_path(data.get("board", "virtual"), path))
     fill = data.get("initial_fill_ul")
-    return (board, data["programme"], data.get("events", []),
-            None if fill is None else fill * 1000, data.get("days"))
+    return Scenario(board, data["programme"], data.get("events", []),
+                    None if fill is None else fill * 1000, data.get("days"),
+                    check_faults(data.get("faults", [])),
+                    data.get("flash", "atomic") == "atomic")
