@@ -396,3 +396,25 @@ def test_line_gives_the_same_figures_under_micropython():
                            timeout=60) for exe in (mp, sys.executable)]
     assert runs[0].returncode == 0, runs[0].stderr
     assert runs[0].stdout == runs[1].stdout and runs[0].stdout.strip()
+
+
+def test_the_simulator_injects_occlusions_and_stalls_through_the_board_layer(tmp_path):
+    """SR-22: a scenario's occlusion and stall faults reach the dosing core only as the board
+    layer's evidence (pumphw.stall over the line model): motor_stall is raised within
+    the hour (a partial occlusion takes longest), delivery stops, and the reservoir estimate
+    stays at or below the truth."""
+    from pumpctl.cli import main
+    from pumpsim.files import load_scenario
+    src = os.path.join(ROOT, "examples", "dystonia-flex.toml")
+    text = open(src).read().replace('board = "virtual"', 'board = "virtual"\nflash = "atomic"')
+    for kind, extra in (("occlusion", ""), ("stall", ""),
+                        ("occlusion", "passing_nl_per_h = 50000\n")):
+        path = tmp_path / (kind + ".toml")
+        path.write_text(text + "\n[[faults]]\nkind = \"" + kind +
+                        "\"\nat = \"2d 03:00\"\nuntil = \"2d 09:00\"\n" + extra)
+        s = load_scenario(str(path)).simulation().run(4 * 86400)
+        stall = [a for a in s["alarms"] if a["code"] == "motor_stall"]
+        assert stall and 2 * 86400 + 3 * 3600 <= stall[0]["first_s"] <= 2 * 86400 + 5 * 3600
+        assert s["violations"] == [] and s["faults_injected"] == {kind: 1}
+        assert s["reservoir_nl_end"] <= s["reservoir_true_nl_end"]
+        assert main(["sim", str(path), "--days", "3"]) == 0

@@ -111,7 +111,10 @@ def recover(store, board, clock_s=None, log_size=128):
         return _lost(Pump(board, 0, log_size)), None, LOST
     if not slots.doubt:
         return pump, saved["link"], RESTORED
+    # The lost checkpoint may also have held a refill that left less drug than before: the
+    # estimate is gone too (empty: a refill re-establishes it), and the lockout restarts.
     pump.last_patient_s = pump.now_s
+    pump.reservoir_nl = 0
     pump.condition(pump.now_s, codes.A_MEMORY, True)
     pump.condition(pump.now_s, codes.A_MEMORY, False)
     return pump, saved["link"], DOUBT

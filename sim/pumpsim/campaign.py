@@ -13,6 +13,7 @@ A spec (TOML) names the board, the days, one or more programmes to draw from, an
     [refills]   every_days = [10, 20]   added_ul = [20000, 40000]
     [faults]    power_cut = [1, 6]   cut_in_write = [0, 2]   flip = [0, 2]
                 off_s = [1, 7200]   rtc_kept = 0.5   torn_flash = 0.5
+                occlusion = [0, 1]   stall = [0, 1]   line_hours = [1, 12]
 
 A range [a, b] draws a whole number uniformly from a to b; a single number is fixed. Each run's
 draws come from its own seed (the campaign seed and the run's number), so any run can be drawn
@@ -118,6 +119,15 @@ def draw(spec, seed, index):
         faults.append({"kind": "flip", "at": at, "slot": rng.choice(("newest", "older")),
                        "byte": rng.randrange(4096), "mask": rng.randrange(1, 256)})
         faults.append(cut("power_cut", at + rng.randrange(1, 3600)))   # read back at boot
+    hours = spec.get("faults", "line_hours", [1, 12])
+    for kind in ("occlusion", "stall"):
+        for _ in range(_draw(rng, spec.get("faults", kind, 0), "faults." + kind)):
+            at = rng.randrange(1, end)
+            f = {"kind": kind, "at": at,
+                 "until": at + _draw(rng, hours, "faults.line_hours") * 3600}
+            if kind == "occlusion" and rng.random() < 0.5:      # a partial one
+                f["passing_nl_per_h"] = rng.randrange(0, 200000)
+            faults.append(f)
     faults.sort(key=lambda f: f["at"])
     torn = _chance(rng, spec.get("faults", "torn_flash", 0), "faults.torn_flash")
     return {"title": f"campaign {seed} run {index}", "board": spec.board_name, "days": days,

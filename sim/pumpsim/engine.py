@@ -10,8 +10,10 @@ from pump import codes
 from pump.checkpoint import Checkpointer, recover
 from pump.forecast import forecast_low_s
 from pump.core import Pump
+from pumphw.stall import StallDetector
 from pumphw.store import FileStore
 from pumpsim.faults import PowerCut, SimFlash
+from pumpsim.line import VirtualLine
 from pumpsim.invariants import Invariants
 from pumpsim.motor import VirtualMotor, VirtualReservoir
 from pumpsim.scenario import ScenarioError, Script, clock
@@ -19,7 +21,7 @@ from pumpsim.scenario import ScenarioError, Script, clock
 
 class Simulation:
     def __init__(self, board, programme, events=(), initial_fill_nl=None, log_size=256,
-                 faults=(), atomic_flash=True, checked=None):
+                 faults=(), atomic_flash=True, checked=None, stall_steps=320):
         self.board = board
         self.programme = programme
         self.events = list(events)
@@ -34,6 +36,15 @@ class Simulation:
         self.t = 0          # true time; the pump's clock reads t - lag
         self.lag = 0
         self.faults = list(faults)
+        # the line downstream of the head and the board layer's stall evidence, modelled
+        # when a scenario occludes or stalls it (pumpsim.line, pumphw.stall)
+        self.line = None
+        self.stall = None
+        self.stalled = False        # the rotor cannot turn at all
+        for f in self.faults:
+            if f["kind"] in ("occlusion", "stall"):
+                self.line = VirtualLine(board.nl_per_step)
+                self.stall = StallDetector(stall_steps)
         self.injected = {}  # fault kind -> count
         self.reboots = {}   # how the pump came back (pump.checkpoint's names) -> count
         # the invariants are checked whenever faults are injected (or when asked)
@@ -77,7 +88,11 @@ class Simulation:
         if t is not None:
             t += self.lag
         c = self.ckpt.due_s()
-        for c in (None if c is None else c + self.lag, self._fault_due()):
+        dense = None            # the board's one-second cycle while the motor pushes on trouble
+        if self.stall is not None and self.pump.plan.rate_num and \
+                (self.stalled or self.line.occluded):
+            dense = self.t + 1
+        for c in (None if c is None else c + self.lag, self._fault_due(), dense):
             if c is not None and (t is None or c < t):
                 t = c
         nxt = self._script.peek()
@@ -137,7 +152,12 @@ class Simulation:
 
     def _step_to(self, t):
         self._motor_to(t)
-        self.pump.advance(t - self.lag, self._steps)
+        pump = self.pump
+        pump.advance(t - self.lag, self._steps)
+        if self.stall is not None and self.stall.update(self._steps, self._moved):
+            # as the app does: latched until acknowledged, then delivery retries
+            pump.condition(pump.now_s, codes.A_MOTOR_STALL, True)
+            pump.condition(pump.now_s, codes.A_MOTOR_STALL, False)
         self._load()
         self.iterations += 1
         i = self.pump.integral
@@ -148,9 +168,15 @@ class Simulation:
             self.check.after_step(self)
 
     def _motor_to(self, t):
-        """The motor and the true reservoir run to true time t."""
-        self._steps = self.motor.advance_to(t - self.lag)
-        self.reservoir.draw(self._steps, self.board.nl_per_step)
+        """The motor, the line and the true reservoir run to true time t; only the steps the
+        rotor really made draw on the reservoir."""
+        steps = self.motor.advance_to(t - self.lag)
+        moved = steps
+        if self.line is not None:
+            moved = 0 if self.stalled else self.line.push(steps, t - self.t)[0]
+        self._steps = steps
+        self._moved = moved
+        self.reservoir.draw(moved, self.board.nl_per_step)
         self.t = t
 
     # ---- faults ----
@@ -160,7 +186,8 @@ class Simulation:
 
     def _inject(self, f, t):
         kind = f["kind"]
-        self.injected[kind] = self.injected.get(kind, 0) + 1
+        if kind != "clear":
+            self.injected[kind] = self.injected.get(kind, 0) + 1
         if kind == "power_cut":
             # at t itself: the motor got there, the core never saw it
             self._motor_to(t)
@@ -173,6 +200,16 @@ class Simulation:
             self._cut = (f["off_s"], f["rtc"])
             self.ckpt.due_now()
             self._load()
+        elif kind == "occlusion":
+            if "passing_nl_per_h" in f:
+                self.line.restrict(f["passing_nl_per_h"])
+            else:
+                self.line.occlude(f.get("permille", 0))
+        elif kind == "stall":
+            self.stalled = True
+        elif kind == "clear":
+            self.line.clear()
+            self.stalled = False
         elif kind == "flip":
             names = self.store.state.names
             newest = self.store.state._newest

@@ -5,6 +5,9 @@
 # CPython and the MicroPython unix port; integers only.
 
 KINDS = ("power_cut", "cut_in_write", "flip", "stall", "occlusion")
+# stall: the rotor cannot turn (a jammed head); occlusion: the line downstream is blocked
+# (permille of the open line passing, default 0) or restricted (passing_nl_per_h); both last
+# until `until`, if given, when the line clears (its stored volume then reaches the patient).
 
 
 class PowerCut(Exception):
@@ -75,5 +78,7 @@ def check_faults(faults, where="faults"):
         if g["rtc"] not in ("kept", "lost"):
             raise ScenarioError(w + ".rtc: 'kept' or 'lost'")
         out.append(g)
+        if "until" in g and g["kind"] in ("stall", "occlusion"):
+            out.append({"kind": "clear", "at": g["until"]})
     out.sort(key=lambda g: g["at"])
     return out

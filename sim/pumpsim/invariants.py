@@ -2,7 +2,8 @@
 # does not: the true clock, the steps the motor really issued, the drug really left in the
 # reservoir. Checked after every step of the simulation, every committed event and every
 # reboot; each violation is a sentence naming the requirement (docs/safety.md). The 24 h cap
-# is checked on the scenario's first programme (campaigns do not reprogramme). Integers only;
+# is checked on the scenario's first programme (campaigns do not reprogramme) against the steps
+# the motor issued (a line that stores volume releases it later: docs/occlusion.md). Integers only;
 # runs under CPython and the MicroPython unix port.
 from pump import codes
 from pump.checkpoint import LOST
@@ -23,7 +24,9 @@ class Invariants:
         self.per_day = pb["max_per_24h"] if isinstance(pb, dict) else None
         self.violations = []
         self.count = 0
-        self._pts = [(0, 0)]     # (true s, true nL delivered) over the last day and a bit
+        self._ts = [0]           # true s and true nL issued by then, over the last day or so
+        self._cs = [0]
+        self._lo = 0             # the first point a window can still reach
         self._starts = []        # true start times of patient boluses
         self._offset = 0         # steps a pump that lost its state never knew of
 
@@ -50,24 +53,40 @@ class Invariants:
             self._window(sim, issued * self.nlps)
 
     def _window(self, sim, cum):
+        """SR-4 on the truth: every 24 h window of what the motor issued, those ending now and
+        those that started at a point and ended since the last one (delivery is linear
+        between points, so the largest window starts or ends at one)."""
         t = sim.t
-        pts = self._pts
-        prev = pts[-1][0] if pts else None
-        pts.append((t, cum))
+        ts, cs = self._ts, self._cs
+        prev = ts[-1]
+        ts.append(t)
+        cs.append(cum)
         limit = self.cap_nl + 2 * self.nlps   # the ledger may read a step short
-        if _at(pts, t) is not None:
-            got = cum - _at(pts, t - DAY_S)
+        got = cum - self._at(t - DAY_S)
+        if got > limit:
+            self._fail(sim, "SR-4", str(got) + " nL in the 24 h to " + str(t) + " s")
+        k = _first_after(ts, self._lo, prev - DAY_S)
+        while k < len(ts) and ts[k] < t - DAY_S:
+            got = self._at(ts[k] + DAY_S) - cs[k]
             if got > limit:
-                self._fail(sim, "SR-4", str(got) + " nL in the 24 h to " + str(t) + " s")
-        if prev is not None:
-            for s, c in pts:
-                e = s + DAY_S
-                if prev < e < t:
-                    got = _at(pts, e) - c
-                    if got > limit:
-                        self._fail(sim, "SR-4", str(got) + " nL in the 24 h from " + str(s))
-        while len(pts) > 2 and pts[1][0] < t - DAY_S:
-            pts.pop(0)
+                self._fail(sim, "SR-4", str(got) + " nL in the 24 h from " + str(ts[k]))
+            k += 1
+        while self._lo + 1 < len(ts) and ts[self._lo + 1] < t - DAY_S:
+            self._lo += 1
+        if self._lo > 4096:                   # forget what no window can reach any more
+            del ts[:self._lo]
+            del cs[:self._lo]
+            self._lo = 0
+
+    def _at(self, t):
+        """True nL issued by t, on the line between the points around it."""
+        ts, cs = self._ts, self._cs
+        if t < ts[self._lo]:
+            return 0                          # before the run began
+        k = _first_after(ts, self._lo, t) - 1
+        if k + 1 == len(ts):
+            return cs[k]
+        return cs[k] + (cs[k + 1] - cs[k]) * (t - ts[k]) // (ts[k + 1] - ts[k])
 
     def event(self, sim, t, code, a, b):
         if code != codes.E_BOLUS_START or a != codes.BOLUS_PATIENT:
@@ -91,15 +110,14 @@ class Invariants:
             self._offset = sim.motor.total_steps - pump.steps
 
 
-def _at(pts, t):
-    """True nL delivered by t, on the line between the points around it (0 before them)."""
-    if not pts or t < pts[0][0]:
-        return 0 if pts else None
-    for k in range(len(pts) - 1, -1, -1):
-        s, c = pts[k]
-        if s <= t:
-            if k + 1 == len(pts):
-                return c
-            s1, c1 = pts[k + 1]
-            return c + (c1 - c) * (t - s) // (s1 - s)
-    return None
+def _first_after(ts, lo, t):
+    """The first index from lo whose time is above t (binary search; no bisect module on
+    MicroPython)."""
+    hi = len(ts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ts[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

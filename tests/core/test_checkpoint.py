@@ -128,9 +128,10 @@ def test_a_newly_flashed_board_starts_empty_without_alarm():
 
 
 def test_a_doubtful_newest_slot_assumes_the_worst():
-    """SR-25, SR-2: if the slot that failed may have held a newer checkpoint, the pump counts
-    a full day's hard limit as just delivered, restarts the lockout and raises the critical
-    memory alarm."""
+    """SR-25, SR-2, SR-5: if the slot that failed may have held a newer checkpoint, the pump
+    counts a full day's hard limit as just delivered, restarts the lockout, empties its
+    reservoir estimate (the lost one may have been a refill) and raises the critical memory
+    alarm."""
     r, fs, store, ck = _rig()
     ck.guard(r.pump)
     _run(r, ck, HOUR)
@@ -144,7 +145,13 @@ def test_a_doubtful_newest_slot_assumes_the_worst():
     assert how == DOUBT
     assert pump.alarms.table[codes.A_MEMORY].priority == codes.P_CRITICAL
     assert pump.last_patient_s == pump.now_s
+    assert pump.reservoir_nl == 0 and codes.A_EMPTY_RESERVOIR in pump.alarms.table
     pump.acknowledge(pump.now_s, codes.A_MEMORY)
+    assert not pump.delivering()               # until a refill re-establishes the volume
+    pump.refill(pump.now_s, 0, 30000000, 30000000)
+    pump.acknowledge(pump.now_s, codes.A_EMPTY_RESERVOIR)
+    pump.acknowledge(pump.now_s, codes.A_LOW_RESERVOIR)
+    assert pump.delivering()
     assert pump.request_patient_bolus(pump.now_s) == codes.R_LOCKOUT
 
 
