@@ -142,3 +142,42 @@ def test_a_power_cut_restarts_from_the_checkpoint_with_the_programme_text():
     assert A_RESTARTED in pump.alarms.table
     assert again.link.current == b'{"mode": "continuous"}'
     assert pump.request_patient_bolus(pump.now_s) == codes.R_LOCKOUT
+
+
+def test_a_hung_task_stops_the_watchdog_feed(monkeypatch):
+    """SR-30: the supervisor feeds the watchdog only while every task checks in; when the control task hangs the feeding stops, so the hardware watchdog resets
+    the board (and the restart comes back from the checkpoint, as above)."""
+    import asyncio
+    from pumpapp import app as app_module
+    monkeypatch.setattr(asyncio, "sleep_ms", lambda ms: asyncio.sleep(ms / 1000),
+                        raising=False)
+    app, hal, _ = programmed()
+    hal.watchdog_ms = 40
+    fed = []
+    hal.feed_watchdog = lambda: fed.append(hal.ms)
+    hung = []
+
+    async def tasks():
+        while True:
+            for bit in (app_module._CONTROL, app_module._LINK, app_module._ANNUNCIATE,
+                        app_module._INPUTS):
+                if not (hung and bit == app_module._CONTROL):
+                    app.checkin(bit)
+            await asyncio.sleep(0.002)
+
+    async def scenario():
+        sup = asyncio.ensure_future(app.supervise())
+        work = asyncio.ensure_future(tasks())
+        await asyncio.sleep(0.2)
+        before = len(fed)
+        hung.append(True)                     # the control task stops checking in
+        await asyncio.sleep(0.05)
+        at_hang = len(fed)
+        await asyncio.sleep(0.2)
+        sup.cancel()
+        work.cancel()
+        return before, at_hang, len(fed)
+
+    before, at_hang, after = asyncio.run(scenario())
+    assert before >= 5                        # fed while all tasks run
+    assert after == at_hang                   # then never again
