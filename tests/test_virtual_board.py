@@ -173,3 +173,42 @@ def test_virtual_boards_run_side_by_side(flashed, tmp_path):
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_a_power_cut_on_the_virtual_board_comes_back_from_its_checkpoint(flashed, tmp_path):
+    """SR-24, SR-26 on the real MicroPython interpreter and real files: the flash of a running
+    board is copied right after a patient bolus (what a power cut leaves), and a board booted
+    from that copy comes back with the programme, the restart warning and the lockout still in
+    force, and refuses a second bolus."""
+    from pump.codes import A_RESTARTED
+    code, url, keys, root = flashed
+    k = load_keys(keys)[1]
+    with Client(url, k, device="vboard-1") as c:
+        c.refill(0, 0, 30_000_000)
+        for a in range(1, 16):                        # a clean slate of alarms
+            if c.status()["unacked_bits"] & (1 << a):
+                c.alarm_ack(a)
+        c.patient_bolus()
+        cut = tmp_path / "after-the-cut"
+        shutil.copytree(root, cut)                    # the flash as the power failed
+    proc, url2 = _start_board(cut, speed=60)          # 120 min lockout = 2 min here
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with Client(url2, k, device="vboard-1", timeout=0.5) as c2:
+                    st = c2.status()
+                    assert st["flags"] & 4                        # programmed
+                    assert st["alarm_bits"] & (1 << A_RESTARTED)
+                    assert st["lockout_s"] > 6000
+                    with pytest.raises(Exception, match="lockout"):
+                        c2.patient_bolus()
+                break
+            except (OSError, AssertionError):
+                raise
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
