@@ -4,9 +4,9 @@
 #
 # Usage: micropython bench/mp_scenario.py DAYS [LIBDIR]
 # LIBDIR holds pump/ and pumpsim/ precompiled to .mpy, as a board gets them; without it the
-# sources are imported and compiled on the fly, which needs a larger heap. For the 64 KiB figure
+# sources are imported and compiled on the fly, which needs a larger heap. For the 68 KiB figure
 # this script is precompiled too and run from LIBDIR (bench/run.py does all that):
-#   cd LIBDIR && micropython -X heapsize=64k -m mp_scenario DAYS .
+#   cd LIBDIR && micropython -X heapsize=68k -m mp_scenario DAYS .
 # It drives the core directly rather than through pumpsim.engine: the engine's TOML-shaped
 # scenario handling would take a tenth of the heap, and a board has none of it either.
 # Prints one line: days, steps, worst error, clock jumps, boluses, refusals, time, heap.

@@ -20,11 +20,14 @@ class Hw:
 
 class BrokenFlash(SimFlash):
     broken = False
+    on_write = None
 
     def write(self, name, data):
         if self.broken:
             raise OSError(28)
         SimFlash.write(self, name, data)
+        if self.on_write is not None:
+            self.on_write(name)
 
 
 class Hal:
@@ -34,6 +37,8 @@ class Hal:
         self.store = FileStore(flash)
         self.ms = 0
         self.written = []
+        self.order = []
+        flash.on_write = lambda name: self.order.append(name)
 
     def ticks_ms(self):
         return self.ms & ((1 << 30) - 1)
@@ -43,6 +48,7 @@ class Hal:
 
     def link_write(self, data):
         self.written.append(bytes(data))
+        self.order.append("answer")
 
 
 def boot(flash=None):
@@ -52,7 +58,7 @@ def boot(flash=None):
         flash.write(FRESH, b"")
     hal = Hal(flash)
     app = App(hal, board(), Hw(), {CLINICIAN: b"k" * 32}, "t")
-    app.session = app.link.session(hal.link_write)
+    app.session = app.link.session(app._write)
     return app, hal, flash
 
 
@@ -145,8 +151,9 @@ def test_a_power_cut_restarts_from_the_checkpoint_with_the_programme_text():
 
 
 def test_a_hung_task_stops_the_watchdog_feed(monkeypatch):
-    """SR-30: the supervisor feeds the watchdog only while every task checks in; when the control task hangs the feeding stops, so the hardware watchdog resets
-    the board (and the restart comes back from the checkpoint, as above)."""
+    """SR-30: the supervisor feeds the watchdog only while every task checks in; when the
+    control task hangs the feeding stops, so the hardware watchdog resets the board (and the
+    restart comes back from the checkpoint, as above)."""
     import asyncio
     from pumpapp import app as app_module
     monkeypatch.setattr(asyncio, "sleep_ms", lambda ms: asyncio.sleep(ms / 1000),
@@ -181,3 +188,18 @@ def test_a_hung_task_stops_the_watchdog_feed(monkeypatch):
     before, at_hang, after = asyncio.run(scenario())
     assert before >= 5                        # fed while all tasks run
     assert after == at_hang                   # then never again
+
+
+def test_a_command_is_answered_only_after_its_checkpoint_is_written():
+    """SR-24: the ack of a command that changed the pump leaves only once the checkpoint
+    holding the change is on the flash (a power cut in between loses the command, and the host,
+    told nothing, reports that it may not have acted)."""
+    from pumpwire import frame
+    app, hal, flash = programmed()
+    run(app, hal, 5)
+    hal.order.clear()
+    app.received(frame.pack_signed("stop", 1, b"k" * 32, CLINICIAN, 1, device=b"t"))
+    assert app.pump.suspended
+    assert hal.order.index("answer") > max(i for i, w in enumerate(hal.order)
+                                           if w.startswith("state."))
+    assert hal.order.index("answer") > hal.order.index("ctr.a")

@@ -1,13 +1,13 @@
-"""SR-24, SR-25, SR-26: a stateful hypothesis test of restarts. A RuleBasedStateMachine drives
-the simulator (the real core with its write-ahead checkpoints on the simulated flash) through
-programme changes, patient presses, clinician boluses, time jumps, refills, acknowledgements
-and faults in any order: power cuts at any instant with the board's clock kept or lost, power
-failing inside a checkpoint write (on littlefs-like and FAT-like flash), and a stored byte
-flipped before a cut. After every rule pumpsim.invariants has checked, on the truth only the
-simulator knows: the pump never counts fewer steps than the motor issued (no double delivery),
-no 24 h window holds more than the cap, patient boluses keep their lockout and daily count,
-the reservoir estimate is never above the truth, the low alarm is never late, and every restart
-raised an alarm.
+"""SR-24, SR-25, SR-26: a stateful hypothesis test of restarts. A RuleBasedStateMachine drives the
+simulator (the real core with its write-ahead checkpoints on the simulated flash) through
+programme changes, patient presses, clinician boluses, time jumps, refills, acknowledgements,
+time syncs and faults in any order: power cuts at any instant with the board's clock kept or
+lost, power failing inside a checkpoint write (on littlefs-like and FAT-like flash), and a
+stored byte flipped before a cut. After every rule pumpsim.invariants has checked, on the truth
+only the simulator knows: the pump never counts fewer steps than the motor issued (no double
+delivery), no 24 h window holds more than the cap, patient boluses keep their lockout and daily
+count, the reservoir estimate is never above the truth, the low alarm is never late, and every
+restart raised an alarm.
 """
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -59,6 +59,11 @@ class Restarts(RuleBasedStateMachine):
         self.sim.apply({"action": "refill", "added_ul": added_ml * 1000})
 
     @rule()
+    def time_sync(self):
+        self.sim.apply({"action": "time_sync"})
+        assert not self.sim.pump.time_unknown
+
+    @rule()
     def acknowledge_all(self):
         self.sim.apply({"action": "ack"})
 
@@ -67,9 +72,11 @@ class Restarts(RuleBasedStateMachine):
         self.sim.inject({"kind": "power_cut", "off_s": off, "rtc": "kept" if kept else "lost"})
         assert {A_RESTARTED, A_MEMORY} & set(self.sim.pump.alarms.table)
 
-    @rule(byte=st.integers(0, 5000), off=st.integers(1, 600))
-    def power_fails_inside_a_write(self, byte, off):
-        self.sim.inject({"kind": "cut_in_write", "byte": byte, "off_s": off, "rtc": "lost"})
+    @rule(byte=st.integers(0, 5000), off=st.integers(1, 600), when=st.sampled_from(("now",
+                                                                                    "next")))
+    def power_fails_inside_a_write(self, byte, off, when):
+        self.sim.inject({"kind": "cut_in_write", "byte": byte, "off_s": off, "rtc": "lost",
+                         "when": when})
 
     @rule(byte=st.integers(0, 5000), mask=st.integers(1, 255), newest=st.booleans(),
           off=st.integers(1, 600))

@@ -11,8 +11,8 @@
 # `state` slots' `found` and `doubt` (pumphw.store). Called from a task, never an interrupt.
 import json
 
-from pump import codes
-from pump.core import Pump
+from pump import codes, limits
+from pump.core import SINGLE_DONE, Pump
 from pump.snapshot import capture, restore
 
 HORIZON_S = 1800
@@ -35,14 +35,17 @@ class Checkpointer:
         self._at = 0
 
     def guard(self, pump, extra=None, clock_s=None):
-        """Call after the core has decided and before the motor takes pump.plan. extra: the
-        link's state to keep with it; clock_s: the board's clock if it survives resets."""
+        """Call after the core has decided and before the motor takes pump.plan. extra: a
+        function giving the link's state to keep with it (called only to save); clock_s: the
+        board's clock if it survives resets."""
         plan = pump.plan
         rate = (plan.rate_num, plan.rate_den)
-        if (self.limit is None or pump.log.seq != self._seq or rate != self._rate
-                or pump.now_s - self._at >= self.horizon_s):
-            self._save(pump, extra, clock_s)
         room = 0 if self.limit is None else self.limit - pump.steps
+        if (self.limit is None or pump.log.seq != self._seq or rate != self._rate
+                or pump.now_s - self._at >= self.horizon_s
+                or room < _span_steps(pump, self.horizon_s)):
+            self._save(pump, extra, clock_s)
+            room = 0 if self.limit is None else self.limit - pump.steps
         if plan.steps > room:
             plan.steps = room if room > 0 else 0
 
@@ -56,13 +59,14 @@ class Checkpointer:
 
     def _save(self, pump, extra, clock_s):
         now = pump.now_s
-        reserve = reserve_steps(pump, 2 * self.horizon_s)
-        data = json.dumps({"pump": capture(pump, reserve), "clock": clock_s, "link": extra})
+        reserve = _span_steps(pump, 2 * self.horizon_s)
         stalled = codes.A_STORAGE in pump.alarms.table and \
             pump.alarms.table[codes.A_STORAGE].condition
         try:
+            data = json.dumps({"pump": capture(pump, reserve), "clock": clock_s,
+                               "link": None if extra is None else extra()})
             self.store.save_state(data.encode())
-        except OSError:
+        except (OSError, MemoryError):
             self.failures += 1
             if not stalled:
                 pump.condition(now, codes.A_STORAGE, True)   # stops delivery: plan is zero
@@ -76,21 +80,22 @@ class Checkpointer:
             pump.condition(now, codes.A_STORAGE, False)       # latched until acknowledged
 
 
-def reserve_steps(pump, seconds):
-    """The most steps the motor may issue in `seconds` at the plan's rate, within what the
-    reservoir estimate allows."""
+def _span_steps(pump, seconds):
+    """The most steps the plan issues in the next `seconds`: its rate, no further than where it
+    ends (a bolus's end, a change of rate: the next checkpoint covers what follows) nor past
+    what the reservoir estimate allows."""
     plan = pump.plan
     if not plan.rate_num:
         return 0
     i = pump.integral
-    return min(i.whole_after(plan.rate_num, plan.rate_den, seconds) - i.whole,
-               pump._steps_left())
+    return min(plan.steps, i.whole_after(plan.rate_num, plan.rate_den, seconds) - i.whole)
 
 
 def recover(store, board, clock_s=None, log_size=128):
     """(pump, the link's stored state or None, how) after a reset. clock_s: the board's clock
     now, if it has one that survives resets; the time off is taken from it when it reads
-    later than at the checkpoint, else as one second."""
+    later than at the checkpoint; unknown, the schedule waits at its lowest rate for a time
+    sync (pump.snapshot)."""
     data = store.load_state()
     slots = store.state
     if data is None:
@@ -100,23 +105,29 @@ def recover(store, board, clock_s=None, log_size=128):
         return _lost(pump), None, LOST
     try:
         saved = json.loads(data)
-        elapsed = None
+        shift = None
         if clock_s is not None and saved["clock"] is not None and clock_s > saved["clock"]:
-            elapsed = clock_s - saved["clock"]
+            shift = clock_s - saved["clock"] - 1
         snap = saved["pump"]
         if slots.doubt:
             snap["reserve"] = _worst_reserve(board, snap)
-        pump = restore(board, snap, elapsed, log_size)
-    except (ValueError, KeyError, TypeError):
+        pump = restore(board, snap, shift, log_size)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return _lost(Pump(board, 0, log_size)), None, LOST
     if not slots.doubt:
         return pump, saved["link"], RESTORED
-    # The lost checkpoint may also have held a refill that left less drug than before: the
-    # estimate is gone too (empty: a refill re-establishes it), and the lockout restarts.
-    pump.last_patient_s = pump.now_s
+    # The lost checkpoint may have started the single or a periodic bolus (not to be given
+    # again), or held a refill that left less drug than before: the estimate is gone too
+    # (empty: a refill re-establishes it), and the lockout restarts.
+    now = pump.now_s
+    pump.last_patient_s = now
     pump.reservoir_nl = 0
-    pump.condition(pump.now_s, codes.A_MEMORY, True)
-    pump.condition(pump.now_s, codes.A_MEMORY, False)
+    pump.single = SINGLE_DONE
+    if pump.prog is not None:
+        pump._periodic_s, pump._periodic_idx = pump.prog.periodic_next(
+            now + 2 * HORIZON_S, pump.anchor_s)
+    pump.condition(now, codes.A_MEMORY, True)
+    pump.condition(now, codes.A_MEMORY, False)
     return pump, saved["link"], DOUBT
 
 
@@ -127,7 +138,7 @@ def _worst_reserve(board, snap):
     steps = board.max_steps_per_s * 2 * HORIZON_S
     source = snap["source"]
     if source is not None:
-        conc = source.get("concentration_ug_per_ml")
+        conc = json.loads(source).get("concentration_ug_per_ml")
         if isinstance(conc, int) and conc > 0:
             day = board.max_ug_per_day * 1000000 // conc // board.nl_per_step + 1
             steps = min(steps, day)
@@ -135,7 +146,12 @@ def _worst_reserve(board, snap):
 
 
 def _lost(pump):
-    pump.log.add(pump.now_s, codes.E_STATE_LOST, 0, 0)
-    pump.condition(pump.now_s, codes.A_MEMORY, True)
-    pump.condition(pump.now_s, codes.A_MEMORY, False)
+    """Nothing to restore: no programme, so nothing runs; what the last day delivered is
+    unknown, so once reprogrammed, patient boluses wait a full lockout and a day's count."""
+    now = pump.now_s
+    pump.log.add(now, codes.E_STATE_LOST, 0, 0)
+    pump.last_patient_s = now
+    pump.patient_starts = [(now, 0)] * limits.MAX_PATIENT_PER_24H
+    pump.condition(now, codes.A_MEMORY, True)
+    pump.condition(now, codes.A_MEMORY, False)
     return pump

@@ -81,5 +81,5 @@ E_RESUME = const(13)         # 0, 0
 E_REFILL_REJECTED = const(14)  # added nL, aspirated nL (a volume out of range)
 E_TIME_SYNC = const(15)      # new wall_base_s, change from the old one (s)
 E_FAULT = const(16)          # 0, 0: a fault recorded before the last reset, announced at boot
-E_RESTORED = const(17)       # steps counted since the checkpoint, s the schedule moved on
+E_RESTORED = const(17)       # steps counted since the checkpoint, s moved on (-1: unknown)
 E_STATE_LOST = const(18)     # 0, 0: no stored state checks whole: started empty and stopped

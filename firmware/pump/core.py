@@ -3,6 +3,8 @@
 # for that instant, then reads `plan` and hands it to the step generator. It never reads a clock,
 # a pin or a file. Work is per event, not per step; exact arithmetic may allocate long ints, so
 # none of this runs in an interrupt handler.
+import json
+
 from pump import limits
 from pump.codes import (
     MODE_STOPPED, OK, R_STOPPED, R_NOT_PROGRAMMED, R_LOCKOUT, R_COUNT_24H,
@@ -24,6 +26,7 @@ _HOUR_S = limits.HOUR_S
 _SINGLE_PENDING = 0
 _SINGLE_RUNNING = 1
 _SINGLE_DONE = 2
+SINGLE_DONE = _SINGLE_DONE      # for recovery (pump.checkpoint)
 
 
 class Bolus:
@@ -65,9 +68,12 @@ class Pump:
         self.alarms = Alarms(self.log)
         self.ledger = DoseLedger(now_s)
         self.prog = None
-        self.source = None           # the programme as given (a dict), for snapshots
+        self.source = None           # the programme as given, as JSON text, for snapshots
         self.anchor_s = 0
         self.suspended = False
+        # After a restart that lost the clock the time of day is unknown: the basal runs at
+        # the cycle's lowest rate and no periodic bolus starts, until pump.snapshot.set_time().
+        self.time_unknown = False
         self.single = _SINGLE_DONE
         self.integral = Integral()   # programmed steps while delivering (exact)
         self.steps = 0               # steps the motor reported issued
@@ -123,15 +129,16 @@ class Pump:
         old_drug = None
         if err is None:
             old_drug = self._old_drug_after(prog)
-            err = self._history_error(prog, self._change_peak(prog, old_drug))
+            if prog.mode != MODE_STOPPED:        # stopping is always allowed
+                err = self._history_error(prog, self._change_peak(prog, old_drug))
         if err is not None:
             self.log.add(now_s, E_PROGRAMME_REJECTED, 0, 0)
             return err
         self._abort_boluses()
         self.old_drug_nl, self.old_conc_ug_per_ml = old_drug
         self.prog = prog
-        self.source = source
-        self.anchor_s = now_s - now_s % DAY_S
+        self.source = json.dumps(source)    # text: a fraction of the dict's RAM
+        self.anchor_s = self._new_anchor()
         self.single = _SINGLE_PENDING if prog.single is not None else _SINGLE_DONE
         self._periodic_s, self._periodic_idx = prog.periodic_next(now_s, self.anchor_s)
         self.log.add(now_s, E_PROGRAMME, prog.mode, prog.daily_ug())
@@ -315,7 +322,7 @@ class Pump:
 
     def next_periodic_s(self):
         """When the next periodic bolus is due, or None."""
-        return self._periodic_s if self.delivering() else None
+        return self._periodic_s if self.delivering() and not self.time_unknown else None
 
     def lockout_remaining_s(self):
         if self.prog is None or self.prog.patient is None or self.last_patient_s is None:
@@ -462,7 +469,13 @@ class Pump:
         single = None
         if prog.single is not None:
             single = (self.now_s + prog.single[1], prog.single[0], False)
-        return self._window_peak(prog, self.now_s - self.now_s % DAY_S, (), single, old_drug)
+        return self._window_peak(prog, self._new_anchor(), (), single, old_drug)
+
+    def _new_anchor(self):
+        """Where a programme installed now starts its day 0: today, at the time of day the
+        schedule's days start (a restart may have moved them on, pump.snapshot; midnight of
+        day 0 on a new pump)."""
+        return self.now_s - (self.now_s - self.anchor_s) % DAY_S
 
     def _history_error(self, prog, peak):
         """A new programme on top of what the last 24 h delivered must keep every window
@@ -585,7 +598,7 @@ class Pump:
             left = self._periodic_s + dur - now
             if not self._may_run():
                 r = R_CRITICAL_ALARM if self.alarms.stops_delivery() else R_STOPPED
-            elif left <= 0:
+            elif left <= 0 or self.time_unknown:
                 r = R_MISSED
             else:
                 r = OK
@@ -615,7 +628,11 @@ class Pump:
             if b.replaces_basal:
                 basal = False
         if basal:
-            ug_day = p.basal_at(self.now_s, self.anchor_s)[0]
+            if self.time_unknown:
+                from pump.snapshot import lowest_basal   # only after a restart lost the clock
+                ug_day = lowest_basal(p)
+            else:
+                ug_day = p.basal_at(self.now_s, self.anchor_s)[0]
             if ug_day:
                 n, d = basal_steps_rate(ug_day, p.conc_ug_per_ml, self.board)
                 rn, rd = add(rn, rd, n, d)

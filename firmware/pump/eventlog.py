@@ -8,7 +8,7 @@ class EventLog:
     def __init__(self, size):
         self._ring = [None] * size
         self.seq = 0
-        self._floor = 0          # no record below this number is held (see resume)
+        self._floor = 0          # no record below this number is held (pump.snapshot)
 
     def add(self, t_s, code, a=0, b=0):
         self._ring[self.seq % len(self._ring)] = (self.seq, t_s, code, a, b)
@@ -17,16 +17,6 @@ class EventLog:
     def oldest(self):
         """The number of the oldest record the ring still holds."""
         return max(self._floor, self.seq - len(self._ring))
-
-    def resume(self, seq, records):
-        """Carry on numbering from seq after a restart, holding `records` (seq, t_s, code, a,
-        b) from before it, the newest ones last."""
-        self.seq = seq
-        self._floor = seq
-        for r in records[-len(self._ring):]:
-            self._ring[r[0] % len(self._ring)] = tuple(r)
-            if r[0] < self._floor:
-                self._floor = r[0]
 
     def since(self, seq):
         """Records numbered seq or later that the ring still holds, oldest first."""

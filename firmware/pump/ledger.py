@@ -39,22 +39,6 @@ class DoseLedger:
         self._c[i] = self.total_pg
         self.count += 1
 
-    def points(self):
-        """[[t, total], ...] oldest first: with total_pg, all a snapshot needs."""
-        size = len(self._t)
-        return [[self._t[(self._first + k) % size], self._c[(self._first + k) % size]]
-                for k in range(self.count)]
-
-    def load(self, total_pg, points):
-        """Take back what points() gave (a restart); ValueError if it cannot be a ledger."""
-        if not 0 < len(points) <= len(self._t):
-            raise ValueError("ledger points")
-        for k in range(len(points)):
-            self._t[k], self._c[k] = points[k]
-        self._first = 0
-        self.count = len(points)
-        self.total_pg = total_pg
-
     def _drop_first(self):
         self._first = (self._first + 1) % len(self._t)
         self.count -= 1

@@ -5,8 +5,12 @@
 # 24 h cap and the reservoir estimate (never deliver twice, never overstate what is left). A
 # bolus running at the snapshot is not resumed (its rest could repeat what was given); the
 # pump's clock resumes one second after the snapshot, so lockouts and windows never end early,
-# while the schedule moves on by the time off when the board's clock knows it. Allocates
-# freely: called from a task at a checkpoint or at boot, never from an interrupt.
+# while the schedule moves on by the time off when the board's clock knows it; when it does
+# not, the basal runs at the cycle's lowest rate, without periodic boluses, until a time sync
+# (any guess could give a high-rate part of the schedule twice, or early).
+# Allocates freely: called from a task at a checkpoint or at boot, never from an interrupt.
+import json
+
 from pump import codes
 from pump.alarms import Alarm
 from pump.core import Bolus, Pump
@@ -31,6 +35,7 @@ def capture(pump, reserve):
         "source": pump.source,
         "anchor": pump.anchor_s,
         "suspended": pump.suspended,
+        "time_unknown": pump.time_unknown,
         "single": pump.single,
         "integral": [i.whole, i.num, i.den],
         "steps": pump.steps,
@@ -41,28 +46,29 @@ def capture(pump, reserve):
         "last_patient": pump.last_patient_s,
         "old_drug": [pump.old_drug_nl, pump.old_conc_ug_per_ml],
         "periodic": [pump._periodic_s, pump._periodic_idx],
-        "ledger": [pump.ledger.total_pg, pump.ledger.points()],
+        "ledger": [pump.ledger.total_pg, _ledger_points(pump.ledger)],
         "alarms": alarms,
         "log": [pump.log.seq, [list(r) for r in pump.log.since(pump.log.seq - LOG_TAIL)]],
     }
 
 
-def restore(board, snap, elapsed_s=None, log_size=128):
-    """A pump rebuilt from a snapshot taken elapsed_s ago by the board's clock (None: that
-    clock did not survive). Raises ValueError if the snapshot does not make a valid pump (the
-    caller treats that as lost state)."""
+def restore(board, snap, shift_s=None, log_size=128):
+    """A pump rebuilt from a snapshot, its schedule moved on by shift_s, the time off less the
+    second the clock resumes at (None: unknown). Raises ValueError if the snapshot does not make
+    a valid pump (the caller treats that as lost state)."""
     if snap.get("format") != FORMAT:
         raise ValueError("snapshot format")
     t = snap["now"]
     pump = Pump(board, t, log_size)
     if snap["source"] is not None:
-        prog, err = parse_programme(snap["source"], board)
+        prog, err = parse_programme(json.loads(snap["source"]), board)
         if err is not None:
             raise ValueError("stored programme: " + err[0])
         pump.prog = prog
         pump.source = snap["source"]
     pump.anchor_s = snap["anchor"]
     pump.suspended = snap["suspended"]
+    pump.time_unknown = snap["time_unknown"]
     pump.single = snap["single"]
     pump.integral.whole, pump.integral.num, pump.integral.den = snap["integral"]
     pump.steps = snap["steps"]
@@ -73,44 +79,115 @@ def restore(board, snap, elapsed_s=None, log_size=128):
     pump.last_patient_s = snap["last_patient"]
     pump.old_drug_nl, pump.old_conc_ug_per_ml = snap["old_drug"]
     pump._periodic_s, pump._periodic_idx = snap["periodic"]
-    pump.ledger.load(*snap["ledger"])
+    _load_ledger(pump.ledger, *snap["ledger"])
     seq, records = snap["log"]
-    pump.log.resume(seq, records)
+    _resume_log(pump.log, seq, records)
     for code, raised, acked, condition, silenced in snap["alarms"]:
-        if acked and not condition and code != codes.A_LOW_RESERVOIR and \
-                code != codes.A_EMPTY_RESERVOIR:
-            continue                    # acknowledged and gone: it would clear now
         a = Alarm(code, raised)
-        # Only the reservoir's conditions are the core's own; the board re-reports its own
-        # (stall, battery, storage ...) if they are still there.
         if code != codes.A_LOW_RESERVOIR and code != codes.A_EMPTY_RESERVOIR:
+            # Only the reservoir's conditions are the core's own; the board reports its own
+            # (stall, battery, storage ...) again if they are still there. One already
+            # acknowledged would then clear at once: it goes; one not yet stays latched.
+            if acked:
+                continue
             condition = False
         a.acked, a.condition, a.silenced_until = acked, condition, silenced
         pump.alarms.table[code] = a
-    _recover(pump, snap["reserve"], 0 if elapsed_s is None or elapsed_s < 1 else elapsed_s - 1)
+    _recover(pump, snap["reserve"], shift_s)
     return pump
+
+
+# The ledger's and the log's insides, read and written here rather than in their own modules so
+# a board loads this code only at a checkpoint or a restart (the core's RAM budget).
+
+def _ledger_points(ledger):
+    size = len(ledger._t)
+    return [[ledger._t[(ledger._first + k) % size], ledger._c[(ledger._first + k) % size]]
+            for k in range(ledger.count)]
+
+
+def _load_ledger(ledger, total_pg, points):
+    if not 0 < len(points) <= len(ledger._t):
+        raise ValueError("ledger points")
+    for k in range(len(points)):
+        ledger._t[k], ledger._c[k] = points[k]
+    ledger._first = 0
+    ledger.count = len(points)
+    ledger.total_pg = total_pg
+
+
+def _resume_log(log, seq, records):
+    """Carry on numbering from seq, holding `records` (the newest last) from before."""
+    log.seq = seq
+    log._floor = seq
+    for r in records[-len(log._ring):]:
+        log._ring[r[0] % len(log._ring)] = tuple(r)
+        if r[0] < log._floor:
+            log._floor = r[0]
+    log.resumed = seq
 
 
 def _recover(pump, reserve, shift_s):
     """The worst case since the snapshot: all `reserve` steps issued, as late as they could
     have been (in the second before the pump is back), and nothing running resumed. The pump's
     clock goes on one second after the snapshot, whatever the time off, so lockouts and 24 h
-    windows count the past as recent as it could be; the schedule moves on by shift_s (the
-    rest of the time off, when the board's clock knows it) so it resumes where it should."""
+    windows count the past as recent as it could be; the schedule moves on by shift_s, or with
+    it None runs at its lowest rate until the time is known."""
     now = pump.now_s + 1
     pump.ledger.mark(now - 1)
     if reserve:
-        pump._account(reserve)
+        # Counted as issued, at the stronger drug if old drug may still fill the dead volume,
+        # which is left as it was: those steps may never have moved it.
+        nl = reserve * pump.board.nl_per_step
+        conc = 0 if pump.prog is None else pump.prog.conc_ug_per_ml
+        if pump.old_drug_nl > 0 and pump.old_conc_ug_per_ml > conc:
+            conc = pump.old_conc_ug_per_ml
+        pump.steps += reserve
+        pump.reservoir_nl = max(0, pump.reservoir_nl - nl)
+        pump.ledger.add(nl * conc)
     pump.integral.set_whole(pump.integral.whole + reserve)
     pump.now_s = now
     pump.ledger.mark(now)
     pump._ledger_key = None
     pump._abort_boluses()
-    if pump.prog is not None and shift_s:
+    if shift_s is None:
+        # The time of day is lost: any guess could run a high-rate part of the schedule
+        # twice or early; the lowest rate cannot overtake it (until set_time()).
+        pump.time_unknown = True
+        pump.alarms.raise_alarm(codes.A_CLOCK, now)
+        pump.alarms.condition_cleared(codes.A_CLOCK, now)
+    elif pump.prog is not None and shift_s > 0:
         pump.anchor_s -= shift_s
         pump._periodic_s, pump._periodic_idx = pump.prog.periodic_next(now, pump.anchor_s)
     pump.alarms.raise_alarm(codes.A_RESTARTED, now)
     pump.alarms.condition_cleared(codes.A_RESTARTED, now)
-    pump.log.add(now, codes.E_RESTORED, reserve, shift_s)
+    pump.log.add(now, codes.E_RESTORED, reserve, -1 if shift_s is None else shift_s)
     pump._events()
     pump._replan()
+
+
+def set_time(pump, now_s, shift_s):
+    """The time of day is known again (a host's time sync): the schedule moves on by shift_s
+    (how much later it really is than the pump's clock assumed) and runs in full. Kept here,
+    loaded only when needed, so the core stays small on a board."""
+    pump._at(now_s)
+    if pump.time_unknown or shift_s > 0:
+        pump.time_unknown = False
+        if shift_s > 0:
+            pump.anchor_s -= shift_s
+        if pump.prog is not None:
+            pump._periodic_s, pump._periodic_idx = pump.prog.periodic_next(now_s,
+                                                                         pump.anchor_s)
+        pump._events()
+        pump._replan()
+
+
+def lowest_basal(prog):
+    """The lowest basal rate anywhere in the cycle, ug/day: what runs while the time of day is
+    unknown, since it can overtake no 24 h window of the schedule."""
+    low = None
+    for starts, rates in prog.days:
+        for r in rates:
+            if low is None or r < low:
+                low = r
+    return low or 0

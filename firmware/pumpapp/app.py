@@ -50,6 +50,7 @@ class App:
         self._t_ms = hal.ticks_ms()
         self._ms = self.pump.now_s * 1000     # pump-clock milliseconds
         self._link_ms = 0             # tick milliseconds, never held (the flood budget's)
+        self._held = None             # link answers waiting for the checkpoint
         self._alive = 0               # bit per task that checked in since the last feed
         self._expect = _CONTROL | _LINK | _ANNUNCIATE | _INPUTS
         self._link_waiting = False    # the link task is idle, awaiting bytes: alive
@@ -103,11 +104,14 @@ class App:
         if self._fault:
             self.hal.motor.stop()           # the core may be what failed: trust no plan
             return
-        link = self.link
-        self.ckpt.guard(self.pump, {"text": link.current.decode(), "wall": link.wall_base_s},
-                        self.hal.rtc_s())
+        self.ckpt.guard(self.pump, self._link_state, self.hal.rtc_s())
         plan = self.pump.plan
         self.hal.motor.load(plan, self._ms - plan.t0_s * 1000)
+
+    def _link_state(self):
+        """What the checkpoint keeps of the link: the programme text (read back by hosts) and
+        the wall-clock base."""
+        return {"text": self.link.current.decode(), "wall": self.link.wall_base_s}
 
     def _due_ms(self):
         """Pump milliseconds until the next whole second: the core counts whole seconds, so
@@ -136,12 +140,27 @@ class App:
                 self.received(data)
 
     def received(self, data):
-        """Bytes from the link, within the flood budget (the rest are dropped and counted)."""
+        """Bytes from the link, within the flood budget (the rest are dropped and counted).
+        The answers wait until the checkpoint is written: a host told "done" is never told of
+        a change a power cut could still undo."""
         self.step()
         n = self.flood.admit(len(data), self._link_ms // self._speed)
         if n:
-            self.session.feed(data if n == len(data) else data[:n])
-            self.commanded()
+            self._held = []
+            try:
+                self.session.feed(data if n == len(data) else data[:n])
+                self.commanded()
+            finally:
+                held, self._held = self._held, None
+                for frame in held:
+                    self.hal.link_write(frame)
+
+    def _write(self, data):
+        """The session's output: held while a command is being made safe (received())."""
+        if self._held is not None:
+            self._held.append(bytes(data))
+        else:
+            self.hal.link_write(data)
 
     async def annunciate(self):
         while True:
@@ -181,7 +200,7 @@ class App:
                 self.hal.feed_watchdog()
 
     async def main(self):
-        self.session = self.link.session(self.hal.link_write)
+        self.session = self.link.session(self._write)
         asyncio.get_event_loop().set_exception_handler(
             lambda loop, context: self.last_resort(context["exception"]))
         background = self.hal.background(self.checkin)

@@ -48,7 +48,12 @@ class FileStore:
         data = self._counters.load()
         if data is None:
             if self._counters.found:
-                raise ValueError("stored state is corrupt: no slot checks")
+                raise ValueError("stored counters are corrupt: no slot checks")
+            for name in STATE:       # the first firmware kept its counters there
+                old = self.fs.read(name)
+                if old is not None and old[:5] == b"OITB\x01":
+                    raise ValueError("counters from an older firmware (" + name + "): "
+                                     "provision the pump again (new keys)")
             return None              # a new board: nothing stored yet
         return json.loads(data)
 

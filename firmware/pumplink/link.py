@@ -284,6 +284,12 @@ class Link:
         old = self.wall_base_s
         self.wall_base_s = wall_s - now
         self.pump.log.add(now, codes.E_TIME_SYNC, self.wall_base_s, self.wall_base_s - old)
+        if self.pump.time_unknown:
+            # A restart lost the clock: the pump's clock now runs behind the wall clock by
+            # the time it could not count, which moves the schedule on (never back); with no
+            # earlier sync there is nothing to go by, and the schedule goes on from here.
+            from pump.snapshot import set_time
+            set_time(self.pump, now, self.wall_base_s - old if old else 0)
         self._ack(s, seq, self.wall_base_s)
 
     # ---- two-phase programming ----

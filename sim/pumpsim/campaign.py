@@ -14,6 +14,7 @@ A spec (TOML) names the board, the days, one or more programmes to draw from, an
     [faults]    power_cut = [1, 6]   cut_in_write = [0, 2]   flip = [0, 2]
                 off_s = [1, 7200]   rtc_kept = 0.5   torn_flash = 0.5
                 occlusion = [0, 1]   stall = [0, 1]   line_hours = [1, 12]
+                time_sync = 0.8   (chance a host sets the time after a cut that lost it)
 
 A range [a, b] draws a whole number uniformly from a to b; a single number is fixed. Each run's
 draws come from its own seed (the campaign seed and the run's number), so any run can be drawn
@@ -99,7 +100,6 @@ def draw(spec, seed, index):
                        "added_ul": _draw(rng, spec.get("refills", "added_ul", fill),
                                          "refills.added_ul")})
         events.append({"action": "ack", "at": t + 60})
-    events.sort(key=lambda e: e["at"])
     faults = []
     off = spec.get("faults", "off_s", [1, 3600])
     kept = spec.get("faults", "rtc_kept", 0.5)
@@ -109,11 +109,18 @@ def draw(spec, seed, index):
              "rtc": "kept" if _chance(rng, kept, "faults.rtc_kept") else "lost"}
         if kind == "cut_in_write":
             f["byte"] = rng.randrange(4096)
+            f["when"] = rng.choice(("now", "next"))
         return f
 
+    sync = spec.get("faults", "time_sync", 0.8)
     for kind in ("power_cut", "cut_in_write"):
         for _ in range(_draw(rng, spec.get("faults", kind, 0), "faults." + kind)):
-            faults.append(cut(kind, rng.randrange(1, end)))
+            f = cut(kind, rng.randrange(1, end))
+            faults.append(f)
+            if f["rtc"] == "lost" and _chance(rng, sync, "faults.time_sync"):
+                # someone notices the clock warning and a host tells the pump the time
+                events.append({"action": "time_sync",
+                               "at": f["at"] + f["off"] + rng.randrange(60, 6 * 3600)})
     for _ in range(_draw(rng, spec.get("faults", "flip", 0), "faults.flip")):
         at = rng.randrange(1, end)
         faults.append({"kind": "flip", "at": at, "slot": rng.choice(("newest", "older")),
@@ -129,6 +136,7 @@ def draw(spec, seed, index):
                 f["passing_nl_per_h"] = rng.randrange(0, 200000)
             faults.append(f)
     faults.sort(key=lambda f: f["at"])
+    events.sort(key=lambda e: e["at"])
     torn = _chance(rng, spec.get("faults", "torn_flash", 0), "faults.torn_flash")
     return {"title": f"campaign {seed} run {index}", "board": spec.board_name, "days": days,
             "initial_fill_ul": fill, "flash": "torn" if torn else "atomic",
@@ -149,18 +157,21 @@ def shrink(spec, scenario, budget=300):
     greedy removal (each candidate run once; at most `budget` runs)."""
     runs = [0]
 
+    def violations(s):
+        try:
+            return run(spec, s)["violations"]
+        except Exception as e:  # a crash is a finding too: keep shrinking on it
+            return [f"crash: {type(e).__name__}: {e}"]
+
     def fails(s):
         if runs[0] >= budget:
             return False
         runs[0] += 1
-        try:
-            return bool(run(spec, s)["violations"])
-        except ScenarioError:
-            return False
+        return bool(violations(s))
 
     best = dict(scenario)
-    first = run(spec, best)["violations"]
-    if first:                                   # end a day after the first violation
+    first = violations(best)
+    if first and " at " in first[0]:            # end a day after the first violation
         t = int(first[0].split(" at ", 1)[1].split(" s", 1)[0])
         days = min(best["days"], t // DAY + 1)
         cand = _cut(best, days)

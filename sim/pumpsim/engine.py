@@ -9,6 +9,7 @@
 from pump import codes
 from pump.checkpoint import Checkpointer, recover
 from pump.forecast import forecast_low_s
+from pump.snapshot import set_time
 from pump.core import Pump
 from pumphw.stall import StallDetector
 from pumphw.store import FileStore
@@ -21,8 +22,11 @@ from pumpsim.scenario import ScenarioError, Script, clock
 
 class Simulation:
     def __init__(self, board, programme, events=(), initial_fill_nl=None, log_size=256,
-                 faults=(), atomic_flash=True, checked=None, stall_steps=320):
+                 faults=(), atomic_flash=True, checked=None, stall_steps=320, recorder=None):
         self.board = board
+        # called as recorder(true t, pump, motor steps, true reservoir nL) each time the motor
+        # takes a plan (after every step and every command): reports and progress, host-side
+        self.recorder = recorder
         self.programme = programme
         self.events = list(events)
         self.log_size = log_size
@@ -51,6 +55,7 @@ class Simulation:
         checked = bool(self.faults) if checked is None else checked
         self.check = Invariants(board, programme) if checked else None
         self._motor_base = 0    # motor steps before the pump last restarted
+        self._sched_lag = 0     # the lag at which the pump's schedule is on true time
         self._seq = 0
         self.given = {}     # bolus kind -> count started
         self.refused = {}   # reason -> count
@@ -149,6 +154,8 @@ class Simulation:
             self._reboot(*self._cut)
             return
         self.motor.load(self.pump.plan)
+        if self.recorder is not None:
+            self.recorder(self.t, self.pump, self.motor.total_steps, self.reservoir.volume_nl)
 
     def _step_to(self, t):
         self._motor_to(t)
@@ -195,11 +202,13 @@ class Simulation:
             return
         self._step_to(t)
         if kind == "cut_in_write":
-            # the next checkpoint write is where the power fails
+            # the power fails inside a checkpoint write: one forced now, or (when = "next")
+            # the next one the pump makes by itself (a command's, an event's)
             self.flash.arm_cut(f.get("byte", 0))
             self._cut = (f["off_s"], f["rtc"])
-            self.ckpt.due_now()
-            self._load()
+            if f.get("when", "now") == "now":
+                self.ckpt.due_now()
+                self._load()
         elif kind == "occlusion":
             if "passing_nl_per_h" in f:
                 self.line.restrict(f["passing_nl_per_h"])
@@ -221,15 +230,22 @@ class Simulation:
         """Power is cut now: RAM is lost, the motor stops where it got to. After off_s the
         board boots and the core restarts from the flash (pump.checkpoint.recover)."""
         self.motor.load(_IDLE)
+        if self.check is not None:
+            self.check.cut(self)
         self.t += off_s
+        if self.check is not None:
+            self.check.cut(self)                # nothing issued while the power was off
         pump, _, how = recover(self.store, self.board, self.t if rtc == "kept" else None,
                                self.log_size)
         self.reboots[how] = self.reboots.get(how, 0) + 1
         self.pump = pump
         self.lag = self.t - pump.now_s
+        if not pump.time_unknown:
+            self._sched_lag = self.lag
         self.ckpt = Checkpointer(self.store)
         self._motor_base = self.motor.total_steps - pump.integral.whole
-        self._seq = pump.log.seq - 1        # its restart record onwards
+        # everything it logged from where its restored log resumed (a new one: from 0)
+        self._seq = getattr(pump.log, "resumed", 0)
         if self.check is not None:
             self.check.after_reboot(self, how)
         self._load()
@@ -273,6 +289,10 @@ class Simulation:
             pump.stop(now)
         elif a == "resume":
             pump.resume(now)
+        elif a == "time_sync":
+            # a host tells the time: the schedule catches up with the true time of day
+            set_time(pump, now, self.lag - self._sched_lag)
+            self._sched_lag = self.lag
         elif a == "program":
             err = pump.program(now, ev["programme"])
             if err is not None:

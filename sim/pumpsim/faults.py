@@ -74,6 +74,8 @@ def check_faults(faults, where="faults"):
         g["off_s"] = seconds(f.get("off", 5), w + ".off")
         if g["off_s"] < 1:
             raise ScenarioError(w + ".off: a board takes at least a second to restart")
+        if f.get("when", "now") not in ("now", "next"):
+            raise ScenarioError(w + ".when: 'now' or 'next'")
         g["rtc"] = f.get("rtc", "lost")
         if g["rtc"] not in ("kept", "lost"):
             raise ScenarioError(w + ".rtc: 'kept' or 'lost'")

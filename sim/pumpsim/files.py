@@ -65,9 +65,9 @@ class Scenario:
         self.faults = faults
         self.atomic_flash = atomic_flash
 
-    def simulation(self):
+    def simulation(self, recorder=None):
         return Simulation(self.board, self.programme, self.events, self.fill_nl,
-                          faults=self.faults, atomic_flash=self.atomic_flash)
+                          faults=self.faults, atomic_flash=self.atomic_flash, recorder=recorder)
 
 
 def load_scenario(path):

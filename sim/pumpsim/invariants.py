@@ -46,11 +46,16 @@ class Invariants:
             self._fail(sim, "SR-24", "pump counts " + str(pump.steps + self._offset) +
                        " steps, the motor issued " + str(issued))
         p = pump.prog
-        if p is not None and pump.reservoir_nl <= p.low_nl and \
+        if p is not None and min(pump.reservoir_nl, truth) <= p.low_nl and \
                 codes.A_LOW_RESERVOIR not in pump.alarms.table:
-            self._fail(sim, "SR-7", "reservoir estimate at or below low, no low alarm")
+            self._fail(sim, "SR-7", "reservoir at or below low, no low alarm")
+        self.cut(sim)
+
+    def cut(self, sim):
+        """A point of the truth now (after each step, and at a power cut, before the time
+        off, so the steps before it are not spread over the outage)."""
         if self.cap_nl is not None:
-            self._window(sim, issued * self.nlps)
+            self._window(sim, sim.motor.total_steps * self.nlps)
 
     def _window(self, sim, cum):
         """SR-4 on the truth: every 24 h window of what the motor issued, those ending now and

@@ -3,7 +3,7 @@
 # Plain dicts in, so a scenario can come from TOML on CPython or JSON under MicroPython.
 
 ACTIONS = ("press", "bolus", "priming", "bridge", "refill", "ack", "silence", "alarm_test",
-           "stop", "resume", "program")
+           "stop", "resume", "program", "time_sync")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 

@@ -4,6 +4,7 @@
 from corekit import DAY, HOUR, Rig, continuous, dystonia, patient
 from pump import codes
 from pump.checkpoint import DOUBT, FRESH, LOST, RESTORED, Checkpointer, recover
+from pump.snapshot import set_time
 from pumphw.store import FRESH as FRESH_FILE, STATE, FileStore
 from test_slots import MemFs
 
@@ -63,7 +64,8 @@ def test_a_restart_counts_the_reserve_as_delivered_and_never_resumes_a_bolus():
 
 def test_the_schedule_resumes_where_it_should_when_the_board_clock_knows_the_gap():
     """SR-26: with the time off known the schedule moves on by it; the pump's own clock still
-    resumes a second after the checkpoint (lockouts and windows never end early)."""
+    resumes a second after the checkpoint (lockouts and windows never end early). A new
+    programme keeps the moved time of day."""
     r, fs, store, ck = _rig()
     _run(r, ck, 6 * HOUR - 60)                # 05:59, basal 2100 ug/day
     ck.due_now()
@@ -71,8 +73,22 @@ def test_the_schedule_resumes_where_it_should_when_the_board_clock_knows_the_gap
     pump, _, _ = recover(FileStore(fs), r.board, 1000 + 180, 256)
     assert pump.now_s == 6 * HOUR - 59
     assert pump.prog.basal_at(pump.now_s, pump.anchor_s)[0] == 2400   # 06:02 by the schedule
-    lost, _, _ = recover(FileStore(fs), r.board, None, 256)           # clock lost: no move
-    assert lost.prog.basal_at(lost.now_s, lost.anchor_s)[0] == 2100
+    again = dystonia()
+    again["max_ug_per_24h"] = 4900
+    assert pump.program(pump.now_s, again) is None
+    assert (pump.now_s - pump.anchor_s) % DAY == 6 * HOUR + 120        # still 06:02
+    # clock lost: the time of day is unknown, so the basal runs at the cycle's lowest rate
+    # and no periodic bolus starts (no guess can then give a high-rate part twice or early),
+    # until a time sync says how late it really is
+    lost, _, _ = recover(FileStore(fs), r.board, None, 256)
+    assert lost.now_s == 6 * HOUR - 59 and lost.time_unknown
+    assert codes.A_CLOCK in lost.alarms.table
+    assert lost.plan.rate_num * 2000 * 86400 // lost.plan.rate_den == 2100 * 1000000 // 20
+    assert lost.next_periodic_s() is None
+    set_time(lost, lost.now_s, 7 * HOUR)          # it is really 12:59
+    assert not lost.time_unknown
+    assert (lost.now_s - lost.anchor_s) % DAY == 12 * HOUR + 59 * 60 + 1
+    assert lost.next_periodic_s() is not None
 
 
 def test_the_motor_never_gets_past_what_the_stored_checkpoint_counts():
@@ -181,3 +197,83 @@ def test_the_log_tail_and_alarms_survive_a_restart():
     for rec in before:
         assert rec in after
     assert pump.log.oldest() == after[0][0]
+
+
+def test_an_acknowledged_board_alarm_does_not_come_back_as_a_zombie():
+    """SR-26: a board alarm acknowledged while its cause was present is not restored (the
+    board reports it again if the cause is still there); one not yet acknowledged stays
+    latched, and acknowledging it then clears it."""
+    r, fs, store, ck = _rig()
+    _run(r, ck, 60)
+    r.pump.condition(60, codes.A_BATTERY_EOS, True)
+    r.pump.acknowledge(60, codes.A_BATTERY_EOS)
+    r.pump.condition(60, codes.A_STORAGE, True)
+    ck.guard(r.pump)
+    pump, _, _ = recover(FileStore(fs), r.board, None, 256)
+    assert codes.A_BATTERY_EOS not in pump.alarms.table
+    assert not pump.alarms.table[codes.A_STORAGE].condition
+    assert pump.acknowledge(pump.now_s, codes.A_STORAGE)
+    pump.acknowledge(pump.now_s, codes.A_RESTARTED)
+    pump.acknowledge(pump.now_s, codes.A_CLOCK)               # the clock did not survive
+    assert pump.alarms.table == {} and pump.delivering()
+
+
+def test_the_reserve_covers_a_short_bolus_only_to_its_end():
+    """SR-24: the steps counted at a restart are what the plan could issue before its next
+    change, not an hour at a bolus's rate."""
+    r, fs, store, ck = _rig(continuous(rate=1000, cap=3000))
+    _run(r, ck, 60)
+    assert r.pump.request_bolus(60, 200, 60) == codes.OK           # 200 ug over one minute
+    ck.guard(r.pump)
+    bolus_steps = 200 * 1000000 // 2000 // 20
+    assert ck.limit - r.pump.steps <= bolus_steps + 20           # and a minute of basal
+    pump, _, _ = recover(FileStore(fs), r.board, None, 256)
+    assert pump.program(pump.now_s, continuous(rate=800, cap=3000)) is None
+
+
+def test_old_drug_in_the_dead_volume_is_kept_across_a_restart():
+    """SR-4: after a concentration change the reserve is counted at the stronger drug, and
+    the old drug is still known to fill the line (those steps may never have moved it)."""
+    r, fs, store, ck = _rig(continuous(rate=1000, conc=4000, cap=3000))
+    _run(r, ck, 60)
+    assert r.pump.program(60, continuous(rate=1000, conc=1000, cap=3000)) is None
+    ck.guard(r.pump)
+    old = r.pump.old_drug_nl
+    pg = r.pump.ledger.total_pg
+    pump, _, _ = recover(FileStore(fs), r.board, None, 256)
+    reserve = pump.steps - r.pump.steps
+    assert pump.old_drug_nl == old and old > 0
+    assert pump.ledger.total_pg == pg + reserve * 20 * 4000
+
+
+def test_after_a_doubtful_restore_the_single_bolus_is_not_given_again():
+    """SR-25: the lost checkpoint may have started mode "bolus"'s single bolus."""
+    single = {"mode": "bolus", "concentration_ug_per_ml": 2000, "max_ug_per_24h": 3000,
+              "single_bolus": {"amount_ug": 500, "duration_min": 60}}
+    r, fs, store, ck = _rig(single)
+    ck.guard(r.pump)
+    _run(r, ck, 120)
+    newest = ck.store.state._newest
+    fs.files[STATE[newest]] = b"OITB" + bytes(40)                    # the newest one lost
+    pump, _, how = recover(FileStore(fs), r.board, None, 256)
+    assert how in (DOUBT, LOST)
+    pump.acknowledge(pump.now_s, codes.A_MEMORY)
+    pump.refill(pump.now_s, 0, 30000000, 30000000)
+    for code in list(pump.alarms.table):
+        pump.acknowledge(pump.now_s, code)
+    assert pump.boluses == [] and not pump.delivering()
+
+
+def test_after_lost_state_the_patient_waits_a_lockout_and_a_day_once_reprogrammed():
+    """SR-2, SR-3, SR-25: what the last day gave is unknown after lost state."""
+    r, fs, store, ck = _rig()
+    for name in STATE:
+        fs.files[name] = b"garbage"
+    pump, _, how = recover(FileStore(fs), r.board, None, 256)
+    assert how == LOST
+    pump.acknowledge(pump.now_s, codes.A_MEMORY)
+    pump.refill(pump.now_s, 0, 0, 30000000)
+    assert pump.program(pump.now_s, dystonia()) is None
+    assert pump.request_patient_bolus(pump.now_s) == codes.R_LOCKOUT
+    pump.advance(pump.now_s + 3 * HOUR, 0)
+    assert pump.request_patient_bolus(pump.now_s) == codes.R_COUNT_24H

@@ -115,3 +115,15 @@ def test_the_fresh_marker_goes_with_the_first_state_written():
     assert store.load_state() is None and store.fresh()
     store.save_state(b"{}")
     assert not store.fresh() and STATE[0] in fs.files
+
+
+def test_counters_of_the_first_firmware_are_never_silently_reset():
+    """SR-17: the first firmware kept its replay counters in state.a/b (slot format 1); a board
+    upgraded from it refuses to start rather than accept replayed frames."""
+    fs = MemFs()
+    fs.files[STATE[0]] = b"OITB\x01" + bytes(20)
+    try:
+        FileStore(fs).load_counters()
+        raise AssertionError("old counters ignored")
+    except ValueError as e:
+        assert "older firmware" in str(e)
