@@ -92,7 +92,9 @@ MESSAGES = (
     (28, "alarm_silence", "<", (), _C, "Silence sounding alarms for 10 minutes."),
     (29, "alarm_test", "<", (), _C, "Sound each alarm tone."),
     (30, "time_sync", "<I", ("wall_s",), _C,
-     "The host's Unix time now; the pump records wall_base_s (its dosing clock is not moved)."),
+     "The host's Unix time now; the pump records wall_base_s (its dosing clock is not moved). "
+     "After a restart that lost the clock it also moves the schedule on by the time the pump "
+     "could not count, and ends the lowest-rate wait (docs/persistence.md)."),
     # -- two-phase programming
     (40, "programme_stage", "<HHB128s", ("offset", "total", "length", "data"), _C,
      "A chunk of the pending programme (JSON text, total bytes); offset 0 starts over. The "
