@@ -20,10 +20,11 @@ class Hw:
 
 class BrokenFlash(SimFlash):
     broken = False
+    only = ""          # with broken: only files whose names start so fail
     on_write = None
 
     def write(self, name, data):
-        if self.broken:
+        if self.broken and name.startswith(self.only):
             raise OSError(28)
         SimFlash.write(self, name, data)
         if self.on_write is not None:
@@ -203,3 +204,16 @@ def test_a_command_is_answered_only_after_its_checkpoint_is_written():
     assert hal.order.index("answer") > max(i for i, w in enumerate(hal.order)
                                            if w.startswith("state."))
     assert hal.order.index("answer") > hal.order.index("ctr.a")
+
+
+def test_answers_are_dropped_when_the_checkpoint_cannot_be_written():
+    """SR-24, SR-29: a command acted on but not stored gets no answer (the host reports that
+    it may not have acted), never an ack a restart could contradict."""
+    from pumpwire import frame
+    app, hal, flash = programmed()
+    run(app, hal, 5)
+    hal.written.clear()
+    flash.broken, flash.only = True, "state."   # room for the counters, not the checkpoint
+    app.received(frame.pack_signed("stop", 1, b"k" * 32, CLINICIAN, 1, device=b"t"))
+    assert hal.written == []
+    assert app.pump.alarms.table[A_STORAGE].condition

@@ -37,17 +37,20 @@ class Checkpointer:
     def guard(self, pump, extra=None, clock_s=None):
         """Call after the core has decided and before the motor takes pump.plan. extra: a
         function giving the link's state to keep with it (called only to save); clock_s: the
-        board's clock if it survives resets."""
+        board's clock if it survives resets. False if a save was needed and failed."""
         plan = pump.plan
         rate = (plan.rate_num, plan.rate_den)
         room = 0 if self.limit is None else self.limit - pump.steps
         if (self.limit is None or pump.log.seq != self._seq or rate != self._rate
                 or pump.now_s - self._at >= self.horizon_s
                 or room < _span_steps(pump, self.horizon_s)):
-            self._save(pump, extra, clock_s)
+            ok = self._save(pump, extra, clock_s)
             room = 0 if self.limit is None else self.limit - pump.steps
+        else:
+            ok = True
         if plan.steps > room:
             plan.steps = room if room > 0 else 0
+        return ok
 
     def due_s(self):
         """When the horizon asks for the next save (pump time), or None before the first."""
@@ -70,7 +73,7 @@ class Checkpointer:
             self.failures += 1
             if not stalled:
                 pump.condition(now, codes.A_STORAGE, True)   # stops delivery: plan is zero
-            return
+            return False
         self.writes += 1
         self.limit = pump.steps + reserve
         self._seq = pump.log.seq
@@ -78,6 +81,7 @@ class Checkpointer:
         self._at = now
         if stalled:
             pump.condition(now, codes.A_STORAGE, False)       # latched until acknowledged
+        return True
 
 
 def _span_steps(pump, seconds):

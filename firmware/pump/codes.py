@@ -60,9 +60,10 @@ A_MEMORY = const(10)          # stored state lost or corrupt: delivery stopped, 
 A_STORAGE = const(11)         # a state write failed: delivery stopped until one succeeds
 A_CLOCK = const(12)           # the clock jumped, went back or stalled
 A_LINK_FLOOD = const(13)      # the link is flooded: bytes dropped
+A_TIME_UNKNOWN = const(14)    # a restart lost the time of day: lowest basal until it is known
 ALARM_PRIORITY = (P_TEST, P_WARNING, P_CRITICAL, P_WARNING, P_TEST, P_CRITICAL, P_WARNING,
                   P_CRITICAL, P_CRITICAL, P_WARNING, P_CRITICAL, P_CRITICAL, P_WARNING,
-                  P_WARNING)
+                  P_WARNING, P_WARNING)
 
 # Event-log codes. The two numbers after each say what the event carries (see docs/dosing.md).
 E_PROGRAMME = const(1)       # mode, daily dose ug

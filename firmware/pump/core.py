@@ -71,9 +71,13 @@ class Pump:
         self.source = None           # the programme as given, as JSON text, for snapshots
         self.anchor_s = 0
         self.suspended = False
-        # After a restart that lost the clock the time of day is unknown: the basal runs at
-        # the cycle's lowest rate and no periodic bolus starts, until pump.snapshot.set_time().
-        self.time_unknown = False
+        # After a restart that lost the clock the time of day is unknown (since this pump
+        # second; None: known): the basal runs at the cycle's lowest rate and no periodic
+        # bolus starts, for a day at most (pump.snapshot.time_sync, time_known_again).
+        self.time_unknown = None
+        # The wall clock (Unix s) less the pump's clock, from the last time sync (0: none, or
+        # the schedule's time of day no longer follows it): see pump.snapshot.time_sync.
+        self.wall_base_s = 0
         self.single = _SINGLE_DONE
         self.integral = Integral()   # programmed steps while delivering (exact)
         self.steps = 0               # steps the motor reported issued
@@ -130,7 +134,8 @@ class Pump:
         if err is None:
             old_drug = self._old_drug_after(prog)
             if prog.mode != MODE_STOPPED:        # stopping is always allowed
-                err = self._history_error(prog, self._change_peak(prog, old_drug))
+                err = self._time_error() or \
+                    self._history_error(prog, self._change_peak(prog, old_drug))
         if err is not None:
             self.log.add(now_s, E_PROGRAMME_REJECTED, 0, 0)
             return err
@@ -322,7 +327,7 @@ class Pump:
 
     def next_periodic_s(self):
         """When the next periodic bolus is due, or None."""
-        return self._periodic_s if self.delivering() and not self.time_unknown else None
+        return self._periodic_s if self.delivering() and self.time_unknown is None else None
 
     def lockout_remaining_s(self):
         if self.prog is None or self.prog.patient is None or self.last_patient_s is None:
@@ -463,7 +468,17 @@ class Pump:
         peak = self._change_peak(prog, self._old_drug_after(prog))
         if self.prog is not None and prog.same_as(self.prog):
             return None, ceil_div(peak, UG_UNITS)   # committing it changes nothing
-        return self._history_error(prog, peak), ceil_div(peak, UG_UNITS)
+        err = None
+        if prog.mode != MODE_STOPPED:
+            err = self._time_error() or self._history_error(prog, peak)
+        return err, ceil_div(peak, UG_UNITS)
+
+    def _time_error(self):
+        """A schedule checked at an unknown time of day could land anywhere once it is known."""
+        if self.time_unknown is not None:
+            return ("time", "the time of day is unknown since a restart: send a time sync "
+                    "first")
+        return None
 
     def _change_peak(self, prog, old_drug):
         single = None
@@ -561,6 +576,9 @@ class Pump:
         """Everything due at now: bolus ends and starts, reservoir alarms, history trim."""
         now = self.now_s
         self.alarms.tick(now)
+        if self.time_unknown is not None and now >= self.time_unknown + DAY_S:
+            from pump.snapshot import time_known_again
+            time_known_again(self, now)
         if self.boluses:
             keep = []
             for b in self.boluses:
@@ -598,7 +616,7 @@ class Pump:
             left = self._periodic_s + dur - now
             if not self._may_run():
                 r = R_CRITICAL_ALARM if self.alarms.stops_delivery() else R_STOPPED
-            elif left <= 0 or self.time_unknown:
+            elif left <= 0 or self.time_unknown is not None:
                 r = R_MISSED
             else:
                 r = OK
@@ -628,7 +646,7 @@ class Pump:
             if b.replaces_basal:
                 basal = False
         if basal:
-            if self.time_unknown:
+            if self.time_unknown is not None:
                 from pump.snapshot import lowest_basal   # only after a restart lost the clock
                 ug_day = lowest_basal(p)
             else:
@@ -656,6 +674,8 @@ class Pump:
             return
         p = self.prog
         candidates = [due, self._periodic_s, p.basal_at(now, self.anchor_s)[1]]
+        if self.time_unknown is not None:
+            candidates.append(self.time_unknown + DAY_S)
         for b in self.boluses:
             candidates.append(b.end_s)
         rn, rd = self._rate()

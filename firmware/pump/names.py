@@ -7,7 +7,7 @@ REASON_NAMES = ("ok", "stopped", "not_programmed", "lockout", "count_24h", "ug_p
 PRIORITY_NAMES = ("test", "warning", "critical")
 ALARM_NAMES = ("", "low_reservoir", "empty_reservoir", "refill_discrepancy", "test",
                "motor_stall", "battery_eri", "battery_eos", "system_fault", "restarted",
-               "memory", "storage", "clock", "link_flood")
+               "memory", "storage", "clock", "link_flood", "time_unknown")
 EVENT_NAMES = ("", "programme", "programme_rejected", "bolus_start", "bolus_refused",
                "bolus_end", "bolus_aborted", "alarm", "alarm_ack", "alarm_clear",
                "alarm_silence", "refill", "stop", "resume", "refill_rejected", "time_sync",

@@ -14,6 +14,7 @@ import json
 from pump import codes
 from pump.alarms import Alarm
 from pump.core import Bolus, Pump
+from pump.limits import DAY_S
 from pump.programme import parse_programme
 
 FORMAT = 1
@@ -36,6 +37,7 @@ def capture(pump, reserve):
         "anchor": pump.anchor_s,
         "suspended": pump.suspended,
         "time_unknown": pump.time_unknown,
+        "wall_base": pump.wall_base_s,
         "single": pump.single,
         "integral": [i.whole, i.num, i.den],
         "steps": pump.steps,
@@ -69,6 +71,7 @@ def restore(board, snap, shift_s=None, log_size=128):
     pump.anchor_s = snap["anchor"]
     pump.suspended = snap["suspended"]
     pump.time_unknown = snap["time_unknown"]
+    pump.wall_base_s = snap["wall_base"]
     pump.single = snap["single"]
     pump.integral.whole, pump.integral.num, pump.integral.den = snap["integral"]
     pump.steps = snap["steps"]
@@ -152,13 +155,16 @@ def _recover(pump, reserve, shift_s):
     pump._abort_boluses()
     if shift_s is None:
         # The time of day is lost: any guess could run a high-rate part of the schedule
-        # twice or early; the lowest rate cannot overtake it (until set_time()).
-        pump.time_unknown = True
-        pump.alarms.raise_alarm(codes.A_CLOCK, now)
-        pump.alarms.condition_cleared(codes.A_CLOCK, now)
-    elif pump.prog is not None and shift_s > 0:
-        pump.anchor_s -= shift_s
-        pump._periodic_s, pump._periodic_idx = pump.prog.periodic_next(now, pump.anchor_s)
+        # twice or early; the lowest rate cannot overtake it (until time_sync(), or a day).
+        if pump.time_unknown is None:
+            pump.time_unknown = now
+        pump.alarms.raise_alarm(codes.A_TIME_UNKNOWN, now)
+    elif shift_s > 0:
+        if pump.wall_base_s:
+            pump.wall_base_s += shift_s     # the pump's clock is that much further behind
+        if pump.prog is not None:
+            pump.anchor_s -= shift_s
+            pump._periodic_s, pump._periodic_idx = pump.prog.periodic_next(now, pump.anchor_s)
     pump.alarms.raise_alarm(codes.A_RESTARTED, now)
     pump.alarms.condition_cleared(codes.A_RESTARTED, now)
     pump.log.add(now, codes.E_RESTORED, reserve, -1 if shift_s is None else shift_s)
@@ -166,20 +172,36 @@ def _recover(pump, reserve, shift_s):
     pump._replan()
 
 
-def set_time(pump, now_s, shift_s):
-    """The time of day is known again (a host's time sync): the schedule moves on by shift_s
-    (how much later it really is than the pump's clock assumed) and runs in full. Kept here,
-    loaded only when needed, so the core stays small on a board."""
+def time_sync(pump, now_s, wall_s):
+    """A host tells the wall-clock time (Unix s); returns the pump's new wall-clock base. After a
+    restart that lost the clock the pump's clock runs behind the wall clock by the time it could
+    not count: the schedule moves on by that (the change of the base) and runs in full. With no
+    earlier base, or a wall clock gone back, there is nothing sound to go by: the lowest-rate
+    wait goes on (a day at most). Loaded only when needed, so the core stays small."""
     pump._at(now_s)
-    if pump.time_unknown or shift_s > 0:
-        pump.time_unknown = False
-        if shift_s > 0:
-            pump.anchor_s -= shift_s
-        if pump.prog is not None:
-            pump._periodic_s, pump._periodic_idx = pump.prog.periodic_next(now_s,
-                                                                         pump.anchor_s)
-        pump._events()
+    old = pump.wall_base_s
+    pump.wall_base_s = wall_s - now_s
+    if pump.time_unknown is not None and old and pump.wall_base_s >= old:
+        shift = pump.wall_base_s - old
+        if shift > 0:
+            pump.anchor_s -= shift
+        time_known_again(pump, now_s)
         pump._replan()
+    return pump.wall_base_s
+
+
+def time_known_again(pump, now_s):
+    """End the lowest-rate wait: by a time sync, or after a whole day of it, when the full
+    schedule may resume at any time of day (every 24 h window then holds lowest-rate time and
+    one unbroken stretch of the schedule, never more than a window of the schedule). Resumed
+    that way, the schedule's time of day is the pump's own: the old wall-clock base no longer
+    says where it is, and a later time sync must not move it by it."""
+    if pump.time_unknown is not None and now_s >= pump.time_unknown + DAY_S:
+        pump.wall_base_s = 0
+    pump.time_unknown = None
+    if pump.prog is not None:
+        pump._periodic_s, pump._periodic_idx = pump.prog.periodic_next(now_s, pump.anchor_s)
+    pump.alarms.condition_cleared(codes.A_TIME_UNKNOWN, now_s)
 
 
 def lowest_basal(prog):

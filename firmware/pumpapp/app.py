@@ -42,7 +42,6 @@ class App:
         saved = saved or {}
         self.link = Link(self.pump, keys, device, hal.store, hal.store.load_counters(),
                          saved.get("text", "").encode())
-        self.link.wall_base_s = saved.get("wall", 0)
         self.ckpt = Checkpointer(hal.store)
         self._speed = getattr(hal, "speed", 1)    # the virtual board's clock runs faster
         self.clock = ClockGuard(max_step_ms=(hw.watchdog_ms + 1000) * self._speed)
@@ -100,18 +99,19 @@ class App:
 
     def commanded(self):
         """Hand the generator the core's plan (a command may have changed it), with how far
-        the board already is into the plan's first second."""
+        the board already is into the plan's first second. False if the checkpoint covering
+        it could not be written (the plan is then cut to what the stored one covers)."""
         if self._fault:
             self.hal.motor.stop()           # the core may be what failed: trust no plan
-            return
-        self.ckpt.guard(self.pump, self._link_state, self.hal.rtc_s())
+            return False
+        ok = self.ckpt.guard(self.pump, self._link_state, self.hal.rtc_s())
         plan = self.pump.plan
         self.hal.motor.load(plan, self._ms - plan.t0_s * 1000)
+        return ok
 
     def _link_state(self):
-        """What the checkpoint keeps of the link: the programme text (read back by hosts) and
-        the wall-clock base."""
-        return {"text": self.link.current.decode(), "wall": self.link.wall_base_s}
+        """What the checkpoint keeps of the link: the programme text (read back by hosts)."""
+        return {"text": self.link.current.decode()}
 
     def _due_ms(self):
         """Pump milliseconds until the next whole second: the core counts whole seconds, so
@@ -147,13 +147,17 @@ class App:
         n = self.flood.admit(len(data), self._link_ms // self._speed)
         if n:
             self._held = []
+            ok = False
             try:
                 self.session.feed(data if n == len(data) else data[:n])
-                self.commanded()
+                ok = self.commanded()
             finally:
+                # unsaved (or failed half way): no answer at all, as after a power cut; the
+                # host reports that the command may not have acted
                 held, self._held = self._held, None
-                for frame in held:
-                    self.hal.link_write(frame)
+                if ok:
+                    for frame in held:
+                        self.hal.link_write(frame)
 
     def _write(self, data):
         """The session's output: held while a command is being made safe (received())."""

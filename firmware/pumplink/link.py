@@ -17,7 +17,8 @@ from pumpwire.auth import AUTH_JUMP, AUTH_NO_KEY, AUTH_OK, AUTH_REPLAY, READ, Ve
 from pumpwire.crc import crc32
 from pumpwire.frame import FLAG_PUSH, VERSION, Parser, open_signed, pack
 from pumpwire.messages import (BY_ID, CHUNK, LOG_BATCH, PUMP, SCHEMA, ST_DELIVERING, ST_PROGRAMMED,
-                               ST_SILENCED, ST_STAGED, ST_STOPPED, TONE_CRITICAL, TONE_OFF,
+                               ST_SILENCED, ST_STAGED, ST_STOPPED, ST_TIME_UNKNOWN,
+                               TONE_CRITICAL, TONE_OFF,
                                TONE_WARNING)
 from pump.alarms import TONE_CRITICAL as _CRIT, TONE_WARNING as _WARN
 
@@ -61,7 +62,6 @@ class Link:
         self.device = device
         self.store = store
         self.current = programme_text
-        self.wall_base_s = 0
         self.bad_auth = 0
         self.replays = 0
         self.denied = 0
@@ -119,13 +119,18 @@ class Link:
         t = pump.tone()
         tone = TONE_CRITICAL if t is _CRIT else TONE_WARNING if t is _WARN else TONE_OFF
         basal = 0 if prog is None else prog.basal_at(now, pump.anchor_s)[0]
+        if pump.time_unknown is not None:
+            flags |= ST_TIME_UNKNOWN
+            if prog is not None:
+                from pump.snapshot import lowest_basal
+                basal = lowest_basal(prog)
         plan = pump.plan
         rate = 0
         if plan.steps and (plan.until_s is None or plan.until_s > now):
             rate = plan.rate_num * pump.board.nl_per_step * 3600 // plan.rate_den
         nxt = pump.next_periodic_s()
         forecast = forecast_low_s(pump)
-        return (now, self.wall_base_s, 0 if prog is None else prog.mode, flags, bits, unacked,
+        return (now, pump.wall_base_s, 0 if prog is None else prog.mode, flags, bits, unacked,
                 tone,
                 basal, rate, pump.reservoir_nl, pump.lockout_remaining_s(),
                 -1 if nxt is None else nxt, -1 if forecast is None else forecast,
@@ -194,7 +199,7 @@ class Link:
     def _hello_request(self, s, seq, protocol, schema):
         hw = self.verifier.high_water
         s.send("hello", seq, VERSION, SCHEMA, FIRMWARE, self.pump.board.name.encode(),
-               self.device.encode(), hw[1], hw[2], self.pump.now_s, self.wall_base_s)
+               self.device.encode(), hw[1], hw[2], self.pump.now_s, self.pump.wall_base_s)
 
     def _status_request(self, s, seq):
         s.send("status", seq, *self.status())
@@ -281,16 +286,11 @@ class Link:
         if wall_s < now:
             self._nak(s, seq, reasons.N_BAD_VALUE)
             return
-        old = self.wall_base_s
-        self.wall_base_s = wall_s - now
-        self.pump.log.add(now, codes.E_TIME_SYNC, self.wall_base_s, self.wall_base_s - old)
-        if self.pump.time_unknown:
-            # A restart lost the clock: the pump's clock now runs behind the wall clock by
-            # the time it could not count, which moves the schedule on (never back); with no
-            # earlier sync there is nothing to go by, and the schedule goes on from here.
-            from pump.snapshot import set_time
-            set_time(self.pump, now, self.wall_base_s - old if old else 0)
-        self._ack(s, seq, self.wall_base_s)
+        from pump.snapshot import time_sync
+        old = self.pump.wall_base_s
+        base = time_sync(self.pump, now, wall_s)
+        self.pump.log.add(now, codes.E_TIME_SYNC, base, base - old)
+        self._ack(s, seq, self.pump.wall_base_s)
 
     # ---- two-phase programming ----
 

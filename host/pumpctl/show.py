@@ -12,6 +12,7 @@ from pump.codes import (ALARM_PRIORITY, MODE_BOLUS, MODE_NAMES, MODE_STOPPED, P_
 from pumpsim.scenario import clock
 from pumpwire import reasons
 from pumpwire.messages import (ST_DELIVERING, ST_PROGRAMMED, ST_SILENCED, ST_STAGED,
+                               ST_TIME_UNKNOWN,
                                ST_STOPPED)
 
 TONES = ("off", "warning", "critical")
@@ -83,6 +84,7 @@ def status_words(st):
         "not_delivering_because": not_delivering_because(st),
         "staged_programme": bool(flags & ST_STAGED),
         "silenced": bool(flags & ST_SILENCED),
+        "time_unknown": bool(flags & ST_TIME_UNKNOWN),
         "alarms": [alarm_name(c) for c in alarm_codes(st["alarm_bits"])],
         "unacknowledged": [alarm_name(c) for c in alarm_codes(st["unacked_bits"])],
         "tone": TONES[st["tone"]] if st["tone"] < len(TONES) else str(st["tone"]),
@@ -111,7 +113,10 @@ def format_status(st, info=None):
     lines += [
         f"  clock        {w['time']}" + (f"  ({w['wall']})" if w["wall"] else ""),
         f"  mode         {w['mode']}, {state}",
-        f"  basal        {w['basal_ug_per_day']} ug/day; motor now {w['rate_ul_per_h']:.1f} uL/h"
+        f"  basal        {w['basal_ug_per_day']} ug/day"
+        + (" (the lowest of the cycle: time of day unknown since a restart; pumpctl time-sync)"
+           if w["time_unknown"] else "")
+        + f"; motor now {w['rate_ul_per_h']:.1f} uL/h"
         + (f", {w['boluses_running']} bolus running" if w["boluses_running"] else ""),
         f"  reservoir    {w['reservoir_ml']:.3f} mL"
         + (f", refill by {w['refill_by']}" if w["refill_by"] else ""),

@@ -30,6 +30,7 @@ ST_STOPPED = 2
 ST_PROGRAMMED = 4
 ST_STAGED = 8
 ST_SILENCED = 16
+ST_TIME_UNKNOWN = 32     # a restart lost the time of day: lowest basal until a time sync
 TONE_OFF = 0
 TONE_WARNING = 1
 TONE_CRITICAL = 2

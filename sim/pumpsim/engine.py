@@ -9,7 +9,7 @@
 from pump import codes
 from pump.checkpoint import Checkpointer, recover
 from pump.forecast import forecast_low_s
-from pump.snapshot import set_time
+from pump.snapshot import time_sync
 from pump.core import Pump
 from pumphw.stall import StallDetector
 from pumphw.store import FileStore
@@ -18,6 +18,9 @@ from pumpsim.line import VirtualLine
 from pumpsim.invariants import Invariants
 from pumpsim.motor import VirtualMotor, VirtualReservoir
 from pumpsim.scenario import ScenarioError, Script, clock
+
+
+WALL_EPOCH_S = 1_800_000_000   # the wall-clock time (Unix s) of the simulation's second 0
 
 
 class Simulation:
@@ -55,7 +58,7 @@ class Simulation:
         checked = bool(self.faults) if checked is None else checked
         self.check = Invariants(board, programme) if checked else None
         self._motor_base = 0    # motor steps before the pump last restarted
-        self._sched_lag = 0     # the lag at which the pump's schedule is on true time
+        self.restarts = 0
         self._seq = 0
         self.given = {}     # bolus kind -> count started
         self.refused = {}   # reason -> count
@@ -63,6 +66,7 @@ class Simulation:
         self.err_n = 0      # worst |programmed - issued| so far, as err_n / err_d steps
         self.err_d = 1
         self.iterations = 0
+        self.pump.wall_base_s = WALL_EPOCH_S   # set up, and its time synced, at the clinic
         self.pump.refill(0, 0, 0, fill)
         err = self.pump.program(0, programme)
         if err is not None:
@@ -122,8 +126,7 @@ class Simulation:
             while nxt is not None and nxt[0] <= self.t:
                 ev = script.pop()
                 if nxt[0] == self.t:           # events while the power was off never happen
-                    self._apply(ev)
-                    self._load()
+                    self._command(ev)
                 nxt = script.peek()
             self._drain()
             if self.t >= end_s:
@@ -136,8 +139,19 @@ class Simulation:
 
     def apply(self, ev):
         """Carry out one scenario event (a dict as in a scenario's [[events]]) now."""
+        self._command(ev)
+        self._drain()
+
+    def _command(self, ev):
+        """One event, then its checkpoint and plan. A refill whose checkpoint a power cut
+        lost did happen at the reservoir; the clinician, given no answer, does it again once
+        the pump is back (pumpctl reports it may not have acted)."""
+        before = self.restarts
         self._apply(ev)
-        self.commanded()
+        self._load()
+        if self.restarts != before and ev["action"] == "refill":
+            self._apply(ev)
+            self._load()
 
     def inject(self, fault):
         """Inject one fault (pumpsim.faults' checked form) now."""
@@ -240,8 +254,7 @@ class Simulation:
         self.reboots[how] = self.reboots.get(how, 0) + 1
         self.pump = pump
         self.lag = self.t - pump.now_s
-        if not pump.time_unknown:
-            self._sched_lag = self.lag
+        self.restarts += 1
         self.ckpt = Checkpointer(self.store)
         self._motor_base = self.motor.total_steps - pump.integral.whole
         # everything it logged from where its restored log resumed (a new one: from 0)
@@ -290,9 +303,8 @@ class Simulation:
         elif a == "resume":
             pump.resume(now)
         elif a == "time_sync":
-            # a host tells the time: the schedule catches up with the true time of day
-            set_time(pump, now, self.lag - self._sched_lag)
-            self._sched_lag = self.lag
+            # a host tells the time, as over the link (the true clock, from a Unix epoch)
+            time_sync(pump, now, WALL_EPOCH_S + self.t)
         elif a == "program":
             err = pump.program(now, ev["programme"])
             if err is not None:

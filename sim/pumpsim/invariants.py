@@ -46,7 +46,8 @@ class Invariants:
             self._fail(sim, "SR-24", "pump counts " + str(pump.steps + self._offset) +
                        " steps, the motor issued " + str(issued))
         p = pump.prog
-        if p is not None and min(pump.reservoir_nl, truth) <= p.low_nl and \
+        if p is not None and p.mode != codes.MODE_STOPPED and \
+                min(pump.reservoir_nl, truth) <= p.low_nl and \
                 codes.A_LOW_RESERVOIR not in pump.alarms.table:
             self._fail(sim, "SR-7", "reservoir at or below low, no low alarm")
         self.cut(sim)

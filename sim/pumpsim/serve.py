@@ -66,6 +66,7 @@ class Served:
             raise ValueError("speed must be a positive number")
         self.sim = sim
         self.speed = speed
+        sim.pump.wall_base_s = 0         # a served pump knows the wall clock from hosts only
         self.link = Link(sim.pump, keys, device, store, high_water,
                          programme_text=programme_text)
         self.sel = selectors.DefaultSelector()
@@ -75,6 +76,16 @@ class Served:
 
     def virtual_now(self):
         return self._v0 + (time.monotonic() - self._t0) * self.speed
+
+    def set_speed(self, speed):
+        """Run the clock at `speed` from now on; the pump time reached so far stands. Call it
+        from the thread running serve() (e.g. from its `stop` callback)."""
+        if not 0 < speed < float("inf"):
+            raise ValueError("speed must be a positive number")
+        now = time.monotonic()
+        self._v0 = self._v0 + (now - self._t0) * self.speed
+        self._t0 = now
+        self.speed = speed
 
     def catch_up(self):
         """Bring the pump to the present (virtual) second, then send any telemetry due."""

@@ -4,7 +4,7 @@
 from corekit import DAY, HOUR, Rig, continuous, dystonia, patient
 from pump import codes
 from pump.checkpoint import DOUBT, FRESH, LOST, RESTORED, Checkpointer, recover
-from pump.snapshot import set_time
+from pump.snapshot import time_sync
 from pumphw.store import FRESH as FRESH_FILE, STATE, FileStore
 from test_slots import MemFs
 
@@ -81,12 +81,14 @@ def test_the_schedule_resumes_where_it_should_when_the_board_clock_knows_the_gap
     # and no periodic bolus starts (no guess can then give a high-rate part twice or early),
     # until a time sync says how late it really is
     lost, _, _ = recover(FileStore(fs), r.board, None, 256)
-    assert lost.now_s == 6 * HOUR - 59 and lost.time_unknown
-    assert codes.A_CLOCK in lost.alarms.table
+    assert lost.now_s == 6 * HOUR - 59 and lost.time_unknown is not None
+    assert lost.alarms.table[codes.A_TIME_UNKNOWN].condition
     assert lost.plan.rate_num * 2000 * 86400 // lost.plan.rate_den == 2100 * 1000000 // 20
     assert lost.next_periodic_s() is None
-    set_time(lost, lost.now_s, 7 * HOUR)          # it is really 12:59
-    assert not lost.time_unknown
+    lost.wall_base_s = 1800000000                 # synced before the cut
+    time_sync(lost, lost.now_s, 1800000000 + lost.now_s + 7 * HOUR)   # it is really 12:59
+    assert lost.time_unknown is None
+    assert not lost.alarms.table[codes.A_TIME_UNKNOWN].condition
     assert (lost.now_s - lost.anchor_s) % DAY == 12 * HOUR + 59 * 60 + 1
     assert lost.next_periodic_s() is not None
 
@@ -208,13 +210,12 @@ def test_an_acknowledged_board_alarm_does_not_come_back_as_a_zombie():
     r.pump.condition(60, codes.A_BATTERY_EOS, True)
     r.pump.acknowledge(60, codes.A_BATTERY_EOS)
     r.pump.condition(60, codes.A_STORAGE, True)
-    ck.guard(r.pump)
-    pump, _, _ = recover(FileStore(fs), r.board, None, 256)
+    ck.guard(r.pump, None, 1000)
+    pump, _, _ = recover(FileStore(fs), r.board, 1005, 256)      # the board's clock survived
     assert codes.A_BATTERY_EOS not in pump.alarms.table
     assert not pump.alarms.table[codes.A_STORAGE].condition
     assert pump.acknowledge(pump.now_s, codes.A_STORAGE)
     pump.acknowledge(pump.now_s, codes.A_RESTARTED)
-    pump.acknowledge(pump.now_s, codes.A_CLOCK)               # the clock did not survive
     assert pump.alarms.table == {} and pump.delivering()
 
 
@@ -224,10 +225,10 @@ def test_the_reserve_covers_a_short_bolus_only_to_its_end():
     r, fs, store, ck = _rig(continuous(rate=1000, cap=3000))
     _run(r, ck, 60)
     assert r.pump.request_bolus(60, 200, 60) == codes.OK           # 200 ug over one minute
-    ck.guard(r.pump)
+    ck.guard(r.pump, None, 1000)
     bolus_steps = 200 * 1000000 // 2000 // 20
     assert ck.limit - r.pump.steps <= bolus_steps + 20           # and a minute of basal
-    pump, _, _ = recover(FileStore(fs), r.board, None, 256)
+    pump, _, _ = recover(FileStore(fs), r.board, 1002, 256)
     assert pump.program(pump.now_s, continuous(rate=800, cap=3000)) is None
 
 
@@ -277,3 +278,43 @@ def test_after_lost_state_the_patient_waits_a_lockout_and_a_day_once_reprogramme
     assert pump.request_patient_bolus(pump.now_s) == codes.R_LOCKOUT
     pump.advance(pump.now_s + 3 * HOUR, 0)
     assert pump.request_patient_bolus(pump.now_s) == codes.R_COUNT_24H
+
+
+def test_while_the_time_of_day_is_unknown_only_stopping_may_be_programmed():
+    """SR-26: a schedule checked at an unknown time of day could land anywhere once it is
+    known; after a day at the lowest rate the full schedule resumes by itself."""
+    r, fs, store, ck = _rig()
+    _run(r, ck, 3 * HOUR)
+    ck.due_now()
+    ck.guard(r.pump)
+    pump, _, _ = recover(FileStore(fs), r.board, None, 256)
+    err = pump.program(pump.now_s, continuous(rate=800, cap=3000))
+    assert err is not None and err[0] == "time"
+    assert pump.review_change(pump.prog)[0] is None            # the same one: no change
+    start = pump.now_s
+    while pump.now_s < start + DAY:                             # a day at the lowest rate
+        assert pump.time_unknown is not None
+        pump.advance(min(pump.next_due_s, start + DAY), 0)
+    assert pump.time_unknown is None and pump.next_periodic_s() is not None
+    assert not pump.alarms.table[codes.A_TIME_UNKNOWN].condition
+    assert pump.program(pump.now_s, {"mode": "stopped", "concentration_ug_per_ml": 2000,
+                                     "max_ug_per_24h": 4800}) is None
+
+
+def test_a_first_time_sync_after_a_lost_clock_cannot_move_the_schedule():
+    """SR-26: with no wall-clock base from before, or a wall clock gone back, nothing says how
+    late it is: the lowest-rate wait goes on; after a day the schedule resumes at its own time
+    of day, and then a later sync does not move it by the old base."""
+    r, fs, store, ck = _rig()
+    _run(r, ck, 3 * HOUR)
+    ck.due_now()
+    ck.guard(r.pump)
+    pump, _, _ = recover(FileStore(fs), r.board, None, 256)
+    time_sync(pump, pump.now_s, 1800000000)
+    assert pump.time_unknown is not None               # never synced before: no shift known
+    pump.wall_base_s = 1800000000
+    time_sync(pump, pump.now_s, 1700000000)             # gone back: still unknown
+    assert pump.time_unknown is not None
+    start = pump.now_s
+    pump.advance(start + DAY, 0)
+    assert pump.time_unknown is None and pump.wall_base_s == 0
