@@ -1,10 +1,13 @@
 """pumpctl — drive an OpenITB pump or its simulator from the host.
 
 Simulate:
-  pumpctl sim SCENARIO.toml [--days N] [--json]
+  pumpctl sim SCENARIO.toml [--days N] [--json] [--report OUTDIR]
       Run the scenario on the simulated board (virtual clock, motor and reservoir; the real
       dosing core) and print a summary (--json: programmed_nl, delivered_nl,
       max_abs_error_steps, boluses_given, boluses_refused, alarms, reservoir_nl_end ...).
+      --report: also write OUTDIR/index.html with plots beside it (dose rate, cumulative
+      delivery and error, reservoir, bolus and alarm timeline, IEC 60601-2-24 trumpet
+      curve). Runs longer than a week show their progress on stderr.
   pumpctl sim SCENARIO.toml --serve [HOST:PORT | pty] [--speed X] [--keys FILE] [--days N]
       Serve the simulated pump (the scenario's board, programme and fill; its scripted events
       are not played: commands come over the link) on a local socket (default 127.0.0.1, any
@@ -17,6 +20,12 @@ Simulate:
       power cuts, cuts inside checkpoint writes, bit flips), run on J processes, every safety
       invariant checked after each; DIR/summary.json, and for a failed run the drawn and the
       shrunk scenario files (replay with `pumpctl sim FILE`). Exit 1 if any invariant broke.
+  pumpctl dashboard [SCENARIO.toml [--speed X] [--play-events] | --port URL] [--keys FILE]
+                    [--patient-only] [--listen HOST:PORT] [--public] [--open]
+      A web page showing a pump live (the scenario's simulated pump at 1x to 10,000x, or a
+      board): rates, reservoir, lockout, alarms and tones, the log; buttons for patient bolus,
+      alarm acknowledge and refill, signed like the commands below. Loopback only unless
+      --public. See docs/dashboard.md.
 
 Talk to a pump (--port URL: /dev/ttyACM0, socket://127.0.0.1:PORT, loop:// (an echo, no pump);
 default $PUMPCTL_PORT. --keys FILE, read only by commands that change the pump: default
@@ -43,8 +52,9 @@ import argparse
 import json
 import os
 import sys
+import time
 
-from pumpctl import campaign, commands, flash, show
+from pumpctl import campaign, commands, dashboard, flash, report, show
 from pumpctl.client import BadValue, LinkError, NoKey, Refused
 from pumpctl.keys import KeyFileError, load_keys
 from pumpctl.errors import CommandError
@@ -93,7 +103,14 @@ def format_summary(s, title):
 
 def cmd_sim(args):
     if args.serve is not None:
+        if args.report is not None:
+            raise CommandError("--report: not with --serve (a served pump has no end to "
+                               "report on)")
         return commands.serve(args)
+    if args.report is not None and os.path.exists(args.report) and \
+            not os.path.isdir(args.report):
+        raise CommandError(f"--report: {args.report} exists and is not a folder")
+    progress = None
     try:
         sc = load_scenario(args.scenario)
         days = sc.days
@@ -101,9 +118,27 @@ def cmd_sim(args):
                 (isinstance(days, bool) or not isinstance(days, int) or days <= 0):
             raise ScenarioError("days: must be a positive whole number")
         days = args.days if args.days is not None else (days or 30)
-        summary = sc.simulation().run(days * 86400)
+        if days > report.PROGRESS_MIN_DAYS:
+            progress = report.Progress(days * 86400)
+        t0 = time.perf_counter()
+        if args.report is not None:
+            summary, rec = report.run(sc, days, progress)
+        else:
+            summary = sc.simulation(recorder=progress).run(days * 86400)
+        elapsed = time.perf_counter() - t0
+        if progress is not None:
+            progress.close(days * 86400)
     except ScenarioError as e:
         raise CommandError(commands._about(args.scenario, e)) from None
+    finally:
+        if progress is not None:
+            progress.close()
+    if args.report is not None:
+        try:
+            path = report.write_report(args.report, args.scenario, summary, rec, elapsed)
+        except OSError as e:
+            raise CommandError(f"--report: {args.report}: {e.strerror or e}") from None
+        print(f"{PROG}: report written to {path}", file=sys.stderr)
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True))
     else:
@@ -122,6 +157,9 @@ def build_parser():
                    help="simulated days (default: the scenario's, or 30); with --serve: stop "
                    "after this many days of pump time (default: serve until Ctrl-C)")
     s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.add_argument("--report", metavar="OUTDIR",
+                   help="also write an HTML report with plots to OUTDIR/index.html (not with "
+                   "--serve)")
     s.add_argument("--serve", nargs="?", const="127.0.0.1:0", metavar="HOST:PORT|pty",
                    help="serve the simulated pump on a socket (default 127.0.0.1, any free "
                    "port) or a pseudo-terminal")
@@ -134,6 +172,7 @@ def build_parser():
                    "bytes)")
     s.set_defaults(func=cmd_sim)
     campaign.add_parser(sub, commands.whole)
+    dashboard.add_parser(sub, commands.positive)
     commands.add_parsers(sub)
     f = sub.add_parser("flash", help="put the firmware on a board and check it answers",
                        description=flash.__doc__.split("\n\n")[0])
