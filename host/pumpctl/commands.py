@@ -463,10 +463,10 @@ def serve(args):
         served = Served(sim, keys, device, counters, high_water, text, args.speed)
         where = served.open_pty() if listener is None else served.listen(listener)
         listener = None                  # the served pump closes it now
+        stopping = []                    # SIGTERM handled before anyone can know where we are
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         print(f"serving pump '{device}' (board {board.name}) on {where} at {args.speed:g}x, "
               f"keys {path}{made}; Ctrl-C stops", flush=True)
-        stopping = []
-        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
         try:
             served.serve(until_s=args.days * 86400 if args.days else None,
                          stop=lambda: bool(stopping))
