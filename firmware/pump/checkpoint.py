@@ -16,6 +16,11 @@ from pump.core import SINGLE_DONE, Pump
 from pump.snapshot import capture, restore
 
 HORIZON_S = 1800
+# A board clock that survived the reset (a watchdog or soft reset: no power cut) can only
+# have run for the checkpoint's age and a restart: a longer gap is a clock that was set or
+# jumped, and the time off is then taken as unknown (moving the schedule early could break a
+# cap; the lowest rate cannot).
+MAX_TRUSTED_OFF_S = 2 * HORIZON_S
 # How a pump came back (recover()).
 RESTORED = 0        # from its newest checkpoint
 FRESH = 1           # a newly flashed board: nothing stored yet, nothing to deliver
@@ -110,7 +115,8 @@ def recover(store, board, clock_s=None, log_size=128):
     try:
         saved = json.loads(data)
         shift = None
-        if clock_s is not None and saved["clock"] is not None and clock_s > saved["clock"]:
+        if clock_s is not None and saved["clock"] is not None and \
+                saved["clock"] < clock_s <= saved["clock"] + MAX_TRUSTED_OFF_S:
             shift = clock_s - saved["clock"] - 1
         snap = saved["pump"]
         if slots.doubt:

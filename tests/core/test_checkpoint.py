@@ -80,6 +80,8 @@ def test_the_schedule_resumes_where_it_should_when_the_board_clock_knows_the_gap
     # clock lost: the time of day is unknown, so the basal runs at the cycle's lowest rate
     # and no periodic bolus starts (no guess can then give a high-rate part twice or early),
     # until a time sync says how late it really is
+    jumped, _, _ = recover(FileStore(fs), r.board, 1000 + 5 * HOUR, 256)
+    assert jumped.time_unknown is not None          # a board clock 5 h on: set, not run
     lost, _, _ = recover(FileStore(fs), r.board, None, 256)
     assert lost.now_s == 6 * HOUR - 59 and lost.time_unknown is not None
     assert lost.alarms.table[codes.A_TIME_UNKNOWN].condition
