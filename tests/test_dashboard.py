@@ -566,3 +566,121 @@ def test_bridge_bolus_keeps_the_dose_after_a_concentration_change():
     assert delivered_ug(without, 60)[0] == pytest.approx(125, abs=1)    # 2.5 days
     bridge = [r for r in sim.pump.log.since(0) if r[2] == 3]            # E_BOLUS_START
     assert bridge[0][4] == 125                                          # ug of old drug
+
+
+# ---- reviewed defects ----
+
+def _served(keys, port, scenario=LOCKOUT):
+    """`pumpctl sim SCENARIO --serve 127.0.0.1:PORT` in its own process; (process, URL)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumpctl.cli", "sim", scenario, "--serve", f"127.0.0.1:{port}",
+         "--keys", keys, "--device", "board-1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r" on (\S+) at ", line)
+    if not m:
+        proc.kill()
+        raise AssertionError("not served: " + line + proc.stderr.read())
+    return proc, m.group(1)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_log_going_backwards_restarts_the_event_list(tmp_path):
+    """A served pump restarted on the same port starts its log again: the old pump's events
+    are dropped, a 'log restarted' row says so, and the new log is read from its start."""
+    keys = str(tmp_path / "served-keys.json")
+    port = _free_port()
+    proc, url = _served(keys, port)
+    try:
+        args = build_parser().parse_args(["dashboard", "--port", url, "--keys", keys,
+                                          "--listen", "127.0.0.1:0"])
+        dash, web, _ = dashboard.build(args, out=None)
+        try:
+            dash.start()
+            assert request(web, "/api/bolus", "POST", {})[0] == 200
+            assert request(web, "/api/refill", "POST", {"added_ul": 20000,
+                                                       "aspirated_ul": 0})[0] == 200
+            old = snapshot(web)
+            old_next = old["events"][-1]["seq"] + 1
+            proc.terminate()
+            proc.communicate(timeout=10)
+            proc, url = _served(keys, port)
+            code, r = request(web, "/api/refill", "POST", {"added_ul": 15000,
+                                                          "aspirated_ul": 0})
+            if code != 200:                  # the first try may only have found the link down
+                time.sleep(dashboard.RETRY_S + 0.1)
+                code, r = request(web, "/api/refill", "POST", {"added_ul": 15000,
+                                                              "aspirated_ul": 0})
+            assert code == 200, r
+            st = snapshot(web)                # (the POST's answer waits for a refresh)
+            assert st["status"]["log_seq"] < old_next
+            assert st["events"][0]["name"] == "log restarted"
+            assert [e["name"] for e in st["events"][1:]][:4] == ["refill", "programme",
+                                                                 "refill", "alarm"]
+            seqs = [e["seq"] for e in st["events"][1:]]
+            assert seqs == sorted(seqs) and seqs[-1] < st["status"]["log_seq"]
+            assert st["events_epoch"] == 1 and st["events_lost"] == 0
+            assert st["programme"]["lockout_s"] == 3600
+            assert st["reservoir"]["scale_nl"] == 40_000_000 or \
+                st["reservoir"]["scale_nl"] <= 20_000_000
+        finally:
+            dash.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_refill_over_the_link_refills_the_simulated_reservoir(tmp_path):
+    """The simulator's true reservoir follows a refill the pump accepted over the link, as
+    it follows a scripted one: no pumping air after the refill."""
+    with in_process(tmp_path, os.path.join(TEACHING, "empty-reservoir.toml")) as d:
+        code, r = request(d.url, "/api/refill", "POST", {"added_ul": 5000,
+                                                        "aspirated_ul": 0})
+        assert code == 200, r
+        true_nl = d.sim.served.sim.reservoir.volume_nl
+        assert 5_000_000 - 10_000 < true_nl <= 5_000_000      # a second or so of delivery
+
+
+def test_odd_values_and_our_own_faults_are_answered(tmp_path, monkeypatch):
+    """A digit that is not ASCII is refused; a fault in the dashboard is a 500 answer; a
+    fault in the watcher is shown on the page, not a frozen page with a green dot."""
+    with pytest.raises(dashboard.CommandError, match="added_ul"):
+        dashboard._ul({"added_ul": "\u00b2"}, "added_ul")
+    assert dashboard._ul({"added_ul": " 12 "}, "added_ul") == 12
+    with in_process(tmp_path, LOCKOUT) as d:
+        code, r = request(d.url, "/api/refill", "POST", {"added_ul": "\u00b2",
+                                                        "aspirated_ul": 0})
+        assert code == 400 and "added_ul" in r["message"]
+
+        def broken(*a):
+            raise RuntimeError("boom")
+        monkeypatch.setattr(d.watcher, "command", broken)
+        code, r = request(d.url, "/api/bolus", "POST", {})
+        assert code == 500 and not r["ok"] and "RuntimeError: boom" in r["message"]
+        monkeypatch.setattr(d.watcher, "refresh", broken)
+        st = wait_for(lambda: (s := snapshot(d.url)) and not s["link"]["ok"] and s,
+                      what="the watcher's fault on the page")
+        assert "RuntimeError: boom" in st["link"]["error"]
+
+
+def test_every_alarm_has_a_text_on_the_page():
+    from pump.names import ALARM_NAMES
+    page = open(dashboard.PAGE, encoding="utf-8").read()
+    table = page[page.index("const ALARM_TEXT = {"):]
+    table = table[:table.index("};")]
+    assert set(re.findall(r"^\s+(\w+):", table, re.M)) == set(ALARM_NAMES[1:])
+
+
+def test_snapshots_name_the_run_and_the_page_knows_it(tmp_path):
+    """The page reloads itself when the snapshots come from another run of the server (its
+    token would be refused)."""
+    with in_process(tmp_path, LOCKOUT) as d:
+        _, page = request(d.url, "/")
+        inst = re.search(r'name="pumpctl-instance" content="([0-9a-f]+)"', page).group(1)
+        assert snapshot(d.url)["instance"] == inst
+        assert "location.reload()" in page

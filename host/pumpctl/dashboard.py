@@ -130,6 +130,7 @@ class Watcher:
                       "clinician": CLINICIAN in keys}
         self.source = source
         self.hub = hub
+        self.instance = secrets.token_hex(8)     # this run: a page from another one reloads
         self.capacity_nl = capacity_nl
         self.board_capacity = board_capacity     # board name -> reservoir nL, or None
         self.seen_max_nl = 0
@@ -144,6 +145,8 @@ class Watcher:
         self.programme = None
         self.events = collections.deque(maxlen=KEEP_EVENTS)
         self.next_seq = None
+        self.log_epoch = 0               # counts the times the pump's log went backwards
+        self._device = None              # the pump whose log the events are from
         self.lost = 0                    # records overwritten in the pump before we read them
         self.serial = 0
         self._retry_at = 0.0
@@ -166,7 +169,15 @@ class Watcher:
         while not self.stop.is_set():
             t0 = time.monotonic()
             with self.lock:
-                self.refresh()
+                try:
+                    self.refresh()
+                except Exception as e:       # never a frozen page with a green dot
+                    self.error = f"dashboard error: {type(e).__name__}: {e}"
+                    self._drop_client()
+                    try:
+                        self.publish()
+                    except Exception:
+                        pass
             self.stop.wait(max(0.0, POLL_S - (time.monotonic() - t0)))
 
     # -- reading (callers hold self.lock) --
@@ -183,7 +194,7 @@ class Watcher:
                 c.close()
                 raise
             self.client = c
-            if self.capacity_nl is None and self.board_capacity is not None:
+            if self.board_capacity is not None:      # (another pump may answer on the URL)
                 self.capacity_nl = self.board_capacity(self.info["board"])
         return self.client
 
@@ -201,8 +212,12 @@ class Watcher:
         try:
             c = self._connected()
             st = c.status()
+            if self.next_seq is not None and (self.info["device"] != self._device or
+                                              st["log_seq"] < self.next_seq):
+                self._log_restarted(st)
             if self.next_seq is None:
                 self.next_seq = max(0, st["log_seq"] - KEEP_EVENTS)
+                self._device = self.info["device"]
                 self._read_programme(c)
             if st["log_seq"] > self.next_seq:
                 self._read_log(c)
@@ -212,13 +227,33 @@ class Watcher:
         except (LinkError, OSError) as e:
             self.error = str(e) or type(e).__name__
             self._drop_client()
+        except Exception as e:               # a reply we did not expect: shown, then retried
+            self.error = f"dashboard error: {type(e).__name__}: {e}"
+            self._drop_client()
         if self.sim is not None and self.sim.error:
             self.error = self.sim.error
         self.publish()
 
+    def _log_restarted(self, st):
+        """The pump's log went backwards (a board that lost its state, another pump on the
+        URL, a served pump restarted): the events so far are another log's. Start again."""
+        same = self.info["device"] == self._device
+        why = (f"log at {st['log_seq']}, expected {self.next_seq} or more" if same else
+               f"device {self._device} -> {self.info['device']}")
+        self.events.clear()
+        self.events.append({"seq": "—", "time_s": None, "time": "", "name": "log restarted",
+                            "detail": why, "kind": "alarm-warning"})
+        self.log_epoch += 1
+        self.next_seq = None                 # the caller re-reads the log and the programme
+        self.lost = 0
+        self.seen_max_nl = 0
+        self.last_fill_nl = 0
+        self.programme = None
+
     def _read_log(self, c):
         records, end = c.log_all(self.next_seq)
-        if records and records[0]["seq"] > self.next_seq and self.events:
+        if records and records[0]["seq"] > self.next_seq and self.events and \
+                self.events[-1]["time_s"] is not None:      # (not just after a restart row)
             self.lost += records[0]["seq"] - self.next_seq
         changed = False
         for r in records:
@@ -245,7 +280,8 @@ class Watcher:
 
     def snapshot(self):
         st = self.status
-        out = {"serial": self.serial, "source": self.source, "roles": self.roles,
+        out = {"serial": self.serial, "instance": self.instance, "source": self.source,
+               "roles": self.roles, "events_epoch": self.log_epoch,
                "link": {"ok": not self.error, "error": self.error},
                "pump": None, "status": None, "words": None, "alarms": [], "tone": None,
                "programme": _programme_facts(self.programme), "events": list(self.events),
@@ -375,7 +411,7 @@ def _result(ok, message, reason=None, hint=""):
 
 def _ul(body, field):
     v = body.get(field)
-    if isinstance(v, str) and v.strip().isdigit():
+    if isinstance(v, str) and v.strip().isascii() and v.strip().isdigit():
         v = int(v.strip())
     if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_UL:
         raise CommandError(f"{field}: must be a whole number of microlitres from 0 to "
@@ -539,7 +575,12 @@ def _handler(dash):
             path = self.path.split("?", 1)[0]
             if not path.startswith("/api/"):
                 return self._json(404, _result(False, f"nothing at {path}"))
-            code, result = dash.watcher.command(path[len("/api/"):], body)
+            try:
+                code, result = dash.watcher.command(path[len("/api/"):], body)
+            except Exception as e:           # a fault of ours: answered, never a dropped request
+                code, result = 500, _result(False, f"dashboard error: {type(e).__name__}: {e} "
+                                            "(the command may have reached the pump: read the "
+                                            "event log)")
             dash.say(f"{path[len('/api/'):]}: {result['message']}")
             self._json(code, result)
 
@@ -602,7 +643,8 @@ class Dashboard:
     def page(self):
         if self._page is None:
             with open(PAGE, encoding="utf-8") as f:
-                self._page = f.read().replace("{{TOKEN}}", self.token)
+                self._page = f.read().replace("{{TOKEN}}", self.token).replace(
+                    "{{INSTANCE}}", self.watcher.instance if self.watcher else "")
         return self._page
 
     def bind(self, host, port):

@@ -9,6 +9,7 @@ import socket
 import time
 import tty
 
+from pump.codes import E_REFILL
 from pumpctl.keys import save_counters
 from pumplink.link import Link
 
@@ -145,7 +146,14 @@ class Served:
 
     def _feed(self, session, data):
         self.catch_up()
+        log = self.sim.pump.log
+        before = log.seq
         session.feed(data)
+        # A refill the pump accepted over the link happened at the reservoir too, as a scripted
+        # refill does (Simulation._apply): the true volume becomes the volume added.
+        for rec in log.since(before):
+            if rec[2] == E_REFILL:
+                self.sim.reservoir.volume_nl = rec[3]
         self.sim.commanded()
 
     # ---- the loop ----
