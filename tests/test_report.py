@@ -212,3 +212,80 @@ def test_memory_is_bounded():
     assert len(rec.reservoir) <= rec.n_bins + 2 * 4 + 2              # a point a bin, refills
     assert rec.records > len(rec.reservoir)
     assert s["steps"] == rec.edges[-1][2]
+
+
+POWER_CUT = """
+[[events]]
+action = "time_sync"
+at = "4d 12:00"
+
+[[faults]]
+kind = "power_cut"
+at = "3d 02:00"
+rtc = "lost"
+off = "3h"
+"""
+
+
+@pytest.fixture(scope="module")
+def power_cut_6d(tmp_path_factory):
+    """The dystonia programme with a 3 h power cut that loses the clock: (summary, recorder,
+    the report's folder)."""
+    d = tmp_path_factory.mktemp("cut")
+    path = d / "cut.toml"
+    with open(DYSTONIA) as f:
+        path.write_text(f.read() + POWER_CUT)
+    s, rec = report.run(load_scenario(str(path)), 6)
+    report.write_report(str(d / "out"), "cut", s, rec)
+    return s, rec, str(d / "out")
+
+
+def test_power_cut_freezes_programmed_and_shows_the_outage(power_cut_6d):
+    s, rec, out = power_cut_6d
+    cut, back = 3 * 86400 + 2 * 3600, 3 * 86400 + 5 * 3600
+    assert s["reboots"] and rec.off == [[cut, back]] and rec.restarts == [(cut, back)]
+    assert min(rec.prog_steps) >= 0                     # nothing counted into the outage
+    w = rec.bin_s
+    for b in range(cut // w + 1, back // w):           # bins wholly inside the outage
+        assert rec.prog_steps[b] == 0 and rec.deliv_steps[b] == 0
+    assert sum(rec.deliv_steps) == s["steps"] == rec.edges[-1][2]
+    # the pump's own count: it ends at the summary's programmed_nl, stepping at the restart
+    assert abs(rec.edges[-1][1] * s["nl_per_step"] - s["programmed_nl"]) < s["nl_per_step"]
+    (t, before, after, steps), = rec.jumps
+    assert t == back and after != before
+    assert abs(sum(rec.prog_steps) + after - before - rec.edges[-1][1]) < 1e-6
+    x = report._Axis(rec.end_s)
+    cum = report.plot_cumulative(rec, s, out, x)
+    prog = cum.axes[0].lines[0].get_ydata()
+    assert abs(prog[-1] - s["programmed_nl"] / 1e6) < s["nl_per_step"] / 1e6
+    assert any(p.get_label() == "power off" for p in cum.axes[0].patches)
+    rate = report.plot_rate(rec, s, out, x)
+    assert any(p.get_label() == "power off" for p in rate.axes[0].patches)
+    tl = report.plot_timeline(rec, s, out, x)
+    assert "power off" in [c.get_label() for c in tl.axes[0].collections]
+
+
+def test_page_says_which_times_are_the_pumps_clock(power_cut_6d, cli_report):
+    s, rec, out = power_cut_6d
+    assert rec.lag_s > 0
+    with open(os.path.join(out, "index.html"), encoding="utf-8") as f:
+        page = html.unescape(f.read())
+    assert "The power was off from 3d 02:00:00 to 3d 05:00:00" in page
+    assert "lags true time by" in page and f"({rec.lag_s} s;" in page
+    assert "on the pump's clock" in page
+    with open(os.path.join(cli_report[2], "index.html"), encoding="utf-8") as f:
+        assert "pump's clock" not in html.unescape(f.read())       # no restart, no note
+
+
+def test_trumpet_skipped_when_nothing_is_programmed(tmp_path):
+    """A continuous programme stopped at 30 min programs nothing in the second hour: the
+    trumpet curve is left out and says why."""
+    path = tmp_path / "stopped.toml"
+    with open(CONTINUOUS) as f:
+        path.write_text(f.read() + '\n[[events]]\naction = "stop"\nat = "30m"\n')
+    s, rec = report.run(load_scenario(str(path)), 1)
+    tc = rec.trumpet_curve()
+    assert tc == {"skipped": "nothing programmed in the second hour", "windows": []}
+    fig = report.plot_trumpet(tc, str(tmp_path))
+    assert "nothing programmed in the second hour" in fig.axes[0].texts[0].get_text()
+    assert "nothing programmed in the second hour" in report._trumpet_table(tc)

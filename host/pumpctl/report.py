@@ -135,6 +135,13 @@ def _shade_stopped(ax, rec, x, end_s, label=True):
                    label="delivery stopped" if label and i == 0 else None)
 
 
+def _shade_off(ax, rec, x, label=True):
+    """The spans the power was off (a power cut, to the restart)."""
+    for i, (a, b) in enumerate(rec.off):
+        ax.axvspan(x(a), x(rec.end_s if b is None else b), color="#9e9e9e", alpha=0.35, lw=0,
+                   hatch="//", label="power off" if label and i == 0 else None)
+
+
 def plot_rate(rec, summary, out_dir, x):
     fig = _figure()
     ax = fig.add_subplot()
@@ -144,6 +151,7 @@ def plot_rate(rec, summary, out_dir, x):
     prog = [u * 86400 / d for u, d in zip(rec.prog_ug, widths)]
     deliv = [u * 86400 / d for u, d in zip(rec.deliv_ug, widths)]
     _shade_stopped(ax, rec, x, rec.end_s)
+    _shade_off(ax, rec, x)
     daily = rec.end_s >= 3 * 86400 and w < 86400
     fine = f", {_width(w)} means" if daily else ""
     ax.stairs(prog, edges, color="#1f4e9c", lw=1.0 if daily else 2.2, baseline=None,
@@ -186,11 +194,21 @@ def plot_cumulative(rec, summary, out_dir, x):
     fig = _figure(height=5.6)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     nl = rec.nl_per_step
-    t = [x(e[0]) for e in rec.edges]
-    top.plot(t, [e[1] * nl / 1e6 for e in rec.edges], color="#1f4e9c", lw=2.2,
-             label="programmed")
-    top.plot(t, [e[2] * nl / 1e6 for e in rec.edges], color="#e07b00", lw=1.0, ls="--",
+    # the pump's own programmed count (the summary's programmed_nl): at a restart it steps
+    # from where it froze at the cut to the count restored from the checkpoint
+    pts = sorted([(e[0], 0, e[1], e[2]) for e in rec.edges] +
+                 [(j[0], 1, j[1], j[3]) for j in rec.jumps] +
+                 [(j[0], 2, j[2], j[3]) for j in rec.jumps])
+    _shade_off(top, rec, x)
+    _shade_off(bottom, rec, x, label=False)
+    t = [x(p[0]) for p in pts]
+    top.plot(t, [p[2] * nl / 1e6 for p in pts], color="#1f4e9c", lw=2.2,
+             label="programmed (the pump's count)")
+    top.plot(t, [p[3] * nl / 1e6 for p in pts], color="#e07b00", lw=1.0, ls="--",
              label="delivered")
+    if rec.jumps:
+        top.plot([x(j[0]) for j in rec.jumps], [j[2] * nl / 1e6 for j in rec.jumps], "*",
+                 color="#6a3d9a", ms=9, label="restart: count restored from the checkpoint")
     top.set_ylabel("cumulative volume (mL)")
     top.set_title("Cumulative programmed and delivered volume; error in motor steps")
     top.grid(alpha=0.3)
@@ -232,6 +250,7 @@ def plot_reservoir(rec, summary, out_dir, x):
     forecast = None if forecast is None else forecast + rec.lag_s
     right = max(end, forecast) if forecast is not None else end
     x = _Axis(right)            # the forecast may reach well past the run
+    _shade_off(ax, rec, x)
     t = [x(p[0]) for p in rec.reservoir]
     ax.plot(t, [p[1] / ml for p in rec.reservoir], color="#1f4e9c", lw=2,
             label="pump's estimate")
@@ -368,6 +387,9 @@ def plot_timeline(rec, summary, out_dir, x):
         if ts:
             ax.plot([x(t) for t in ts], [y["pump"]] * len(ts), m, color=c, ms=7,
                     label=once(name))
+    for a, b in rec.off:
+        ax.broken_barh([(x(a), x(end if b is None else b) - x(a))], (y["pump"] - 0.3, 0.6),
+                       color="#9e9e9e", alpha=0.6, hatch="//", label=once("power off"))
     ax.set_yticks([y[r] for r in rows], [shown.get(r, r) for r in rows], fontsize=8.5)
     ax.set_ylim(-0.7, len(rows) - 0.3)
     ax.set_xlim(-x(end) / 100, x(end) * 1.01)
@@ -437,8 +459,18 @@ def _esc(s):
     return html.escape(str(s), quote=True)
 
 
-def _reads_as(key, v, s):
-    """A word for people beside the exact value."""
+# summary fields on the pump's clock (its log's times), not the simulator's true time
+PUMP_CLOCK = ("alarms", "refill_forecast_s")
+
+
+def _reads_as(key, v, s, lag_s=None):
+    """A word for people beside the exact value. lag_s: true - pump clock at the end, when the
+    pump restarted or its clock lags (pump-clock fields are labelled then)."""
+    if lag_s is not None and key in PUMP_CLOCK:
+        if key == "alarms":
+            return "first, first_s: the pump's clock" if v else ""
+        if isinstance(v, int):
+            return f"{clock(v)} on the pump's clock ({clock(v + lag_s)} true time)"
     if v is None:
         return ""
     if ("_nl_" in key or key.endswith("_nl")) and isinstance(v, int):
@@ -450,12 +482,12 @@ def _reads_as(key, v, s):
     return ""
 
 
-def _summary_table(s):
+def _summary_table(s, lag_s=None):
     rows = []
     for k in sorted(s):
         v = json.dumps(s[k], sort_keys=True)
         rows.append(f'<tr><th>{_esc(k)}</th><td class="v" data-key="{_esc(k)}">{_esc(v)}</td>'
-                    f"<td>{_esc(_reads_as(k, s[k], s))}</td></tr>")
+                    f"<td>{_esc(_reads_as(k, s[k], s, lag_s))}</td></tr>")
     return "<table><tr><th>field</th><th>value</th><th>reads as</th></tr>" + \
         "".join(rows) + "</table>"
 
@@ -501,7 +533,7 @@ def _events_tables(rec):
         rows = "".join(f"<tr><td>{_esc(clock(t))}</td><td>{_esc(BOLUS_NAMES[a])}</td>"
                        f"<td>{_esc(REASON_NAMES[b])}</td></tr>"
                        for t, _, a, b in refusals[:MAX_TABLE_ROWS])
-        out.append("<table><tr><th>when</th><th>bolus</th><th>reason</th></tr>"
+        out.append("<table><tr><th>when (true time)</th><th>bolus</th><th>reason</th></tr>"
                    f"{rows}</table>")
         if len(refusals) > MAX_TABLE_ROWS:
             out.append(f"<p>… and {len(refusals) - MAX_TABLE_ROWS} more.</p>")
@@ -513,12 +545,40 @@ def _events_tables(rec):
             f"<td>{_esc(', '.join(clock(t) for t in acks) or '—')}</td>"
             f"<td>{_esc('still active at the end' if cl is None else clock(cl))}</td></tr>"
             for c, r, cl, acks in spans[:MAX_TABLE_ROWS])
-        out.append("<table><tr><th>alarm</th><th>raised</th><th>acknowledged</th>"
+        out.append("<table><tr><th>alarm</th><th>raised (true time)</th><th>acknowledged</th>"
                    f"<th>cleared</th></tr>{rows}</table>")
     if rec.events_dropped:
         out.append(f"<p class=note>{rec.events_dropped} later events were not kept "
                    "(the recorder keeps the first 100,000).</p>")
     return "".join(out)
+
+
+def _span(s):
+    s = int(s)
+    d, h, m, sec = s // 86400, s // 3600 % 24, s // 60 % 60, s % 60
+    return (f"{d} d " if d else "") + f"{h:02d}:{m:02d}:{sec:02d}"
+
+
+def _clock_note(rec):
+    """A note when the pump restarted or its clock lags true time, or None."""
+    if not rec.restarts and not rec.lag_s:
+        return None
+    out = []
+    if rec.off:
+        out.append("The power was off " + "; ".join(
+            f"from {clock(a)} to " + ("the end" if b is None else clock(b)) for a, b in rec.off)
+            + " (true time).")
+    elif rec.restarts:
+        out.append(f"The pump restarted {len(rec.restarts)} time(s).")
+    if rec.lag_s:
+        out.append(f"At the end the pump's clock lags true time by <b>{_span(rec.lag_s)}</b> "
+                   f"({rec.lag_s} s; it restarted without its clock).")
+    else:
+        out.append("At the end the pump's clock agrees with true time.")
+    out.append("In the summary, <b>alarms</b> (first, first_s) and <b>refill_forecast_s</b> "
+               "are on the pump's clock (its log's times); the plots and the event tables "
+               "below are in true time from the start of the run.")
+    return '<p class="note">' + " ".join(out) + "</p>"
 
 
 def _figure_html(name, title, caption):
@@ -554,15 +614,21 @@ def write_report(out_dir, title, summary, rec, elapsed_s=None):
                      "; ".join(_esc(v) for v in s["violations"]) + "</p>")
     parts.append("<h2 id=summary>Summary</h2><p>Exactly the simulation's summary "
                  "(docs/simulator.md, “Summary”), as `pumpctl sim --json` prints it.</p>")
-    parts.append(_summary_table(s))
+    note = _clock_note(rec)
+    if note:
+        parts.append(note)
+    parts.append(_summary_table(s, rec.lag_s if note else None))
     parts.append(_figure_html(
         "rate", "Dose rate",
         f"Programmed (the core's plan: basal and boluses while delivering) and delivered (motor "
         f"steps) dose, each as its mean over {bins} bins, in ug/day at the reservoir's "
-        "concentration; shaded: delivery stopped (a stop or a critical alarm)."))
+        "concentration; shaded: delivery stopped (a stop or a critical alarm); hatched grey: "
+        "the power was off (nothing programmed or delivered)."))
     parts.append(_figure_html(
         "cumulative", "Cumulative delivery and error",
-        "Top: programmed and delivered volume since the start. Bottom: programmed − delivered "
+        "Top: programmed (the pump's own count, the summary's programmed_nl; at a restart it "
+        "steps to the count restored from the checkpoint, starred) and delivered volume since "
+        "the start. Bottom: programmed − delivered "
         f"in motor steps at every instant the clock visited, least to greatest per {bins} bin; "
         "the summary's max_abs_error_steps is the largest magnitude. Between visits the step "
         "generator keeps it in [0, 1) by construction."))
@@ -575,7 +641,7 @@ def write_report(out_dir, title, summary, rec, elapsed_s=None):
         "timeline", "Timeline",
         "Boluses given (bars) and refused (crosses, coloured by reason), alarms from raised to "
         "cleared (red: critical, stops delivery; amber: warning) with acknowledgements, and "
-        "pump events (refills, stops, programmes, restarts)."))
+        "pump events (refills, stops, programmes, restarts, power off)."))
     parts.append(_events_tables(rec))
     parts.append(_figure_html(
         "trumpet", "Trumpet curve",

@@ -28,7 +28,8 @@ class Simulation:
                  faults=(), atomic_flash=True, checked=None, stall_steps=320, recorder=None):
         self.board = board
         # called as recorder(true t, pump, motor steps, true reservoir nL) each time the motor
-        # takes a plan (after every step and every command): reports and progress, host-side
+        # takes a plan (after every step and every command): reports and progress, host-side;
+        # and recorder.cut(true t, off s), if it has one, when the power is cut
         self.recorder = recorder
         self.programme = programme
         self.events = list(events)
@@ -246,6 +247,8 @@ class Simulation:
         self.motor.load(_IDLE)
         if self.check is not None:
             self.check.cut(self)
+        if self.recorder is not None and hasattr(self.recorder, "cut"):
+            self.recorder.cut(self.t, off_s)    # before the clock jumps
         self.t += off_s
         if self.check is not None:
             self.check.cut(self)                # nothing issued while the power was off

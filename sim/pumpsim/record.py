@@ -13,11 +13,15 @@ it keeps, in memory bounded by the number of bins (at most MAX_BINS, whatever th
 - the reservoir (the pump's estimate and the truth) once per bin and on each side of a jump;
 - the low and empty thresholds when they change; spans when delivery was stopped;
 - boluses given, refused (with the reason), aborted, alarms, refills, stops, restarts;
+- power cuts: the span the power was off (programmed and delivered frozen through it, from the
+  engine's `recorder.cut` hook), and the step the restored count makes at the restart;
 - programmed and delivered steps, exactly, every 30 s through the second hour (the trumpet
   curve, IEC 60601-2-24).
 
 Times here are the simulator's true seconds (the pump's clock lags them after a reboot that
-lost the clock).
+lost the clock: `lag_s`, true - pump, at the end). "Programmed" is the pump's own count (its
+integral, what the summary's programmed_nl reads); a restart restores it from the checkpoint,
+so it steps there (`jumps`); the bins hold only what was programmed while the power was on.
 """
 from collections import deque
 from fractions import Fraction
@@ -47,9 +51,9 @@ def bin_width_s(end_s):
 class _Segment:
     """One plan as the motor took it at true time t_s, with the core's integral then."""
     __slots__ = ("t_s", "lag", "t0", "rn", "rd", "pn", "pd", "limit", "steps", "whole",
-                 "num", "den", "base", "conc")
+                 "num", "den", "conc")
 
-    def __init__(self, t_s, pump, steps, base, conc):
+    def __init__(self, t_s, pump, steps, conc):
         p = pump.plan
         i = pump.integral
         self.t_s = t_s
@@ -60,7 +64,6 @@ class _Segment:
         self.limit = p.steps
         self.steps = steps
         self.whole, self.num, self.den = i.whole, i.num, i.den
-        self.base = base
         self.conc = conc
 
     def delivered(self, t_s):
@@ -72,17 +75,37 @@ class _Segment:
         return self.steps + min(due, self.limit)
 
     def programmed(self, t_s):
-        """The programmed steps by t_s, exact, as (num, den), counted like the motor's steps
-        (with the offset a restart left between the two, as the engine counts it)."""
+        """The programmed steps by t_s, exact, as (num, den): the core's integral."""
         x = self.num * self.rd + self.rn * (t_s - self.t_s) * self.den
         d = self.den * self.rd
         if self.rn and x // d > self.limit:     # the plan ran out: the core pins it there
-            return self.whole + self.limit + self.base, 1
-        return (self.whole + self.base) * d + x, d
+            return self.whole + self.limit, 1
+        return self.whole * d + x, d
 
     def programmed_f(self, t_s):
         n, d = self.programmed(t_s)
         return n / d
+
+
+class _Off:
+    """The power is off from t_s: nothing is issued, nothing programmed (the core is not
+    running), until the restart's plan."""
+    __slots__ = ("t_s", "steps", "prog", "conc")
+
+    def __init__(self, t_s, steps, prog, conc):
+        self.t_s = t_s
+        self.steps = steps
+        self.prog = prog                        # (num, den)
+        self.conc = conc
+
+    def delivered(self, t_s):
+        return self.steps
+
+    def programmed(self, t_s):
+        return self.prog
+
+    def programmed_f(self, t_s):
+        return self.prog[0] / self.prog[1]
 
 
 class Recorder:
@@ -111,7 +134,9 @@ class Recorder:
         self.max_err = (0, 1)           # worst |programmed - delivered| visited, (num, den)
         self.records = 0
         self.lag_s = 0
-        self.restarts = []              # (last plan before, restart) true times
+        self.restarts = []              # (power cut or last plan before, restart) true times
+        self.off = []                   # [cut_s, restart_s or None]: the power was off
+        self.jumps = []                 # (restart_s, programmed before, after, delivered)
         self._progress = progress
         self._pump = None
         self._seq = 0
@@ -138,19 +163,26 @@ class Recorder:
         seg = self._seg
         if seg is not None:
             self._catch_up(seg, t_s, steps)
+        restart = False
         if pump is not self._pump:                  # the start, or a restart
             if self._pump is not None:
+                restart = True
                 self._seq = -1          # a restored log: read what was not seen (see _log)
-                # the power went off at some instant after the last plan: (then, restart)
+                # (the power cut, or without the cut hook the last plan before it; restart)
                 self.restarts.append((seg.t_s if seg is not None else t_s, t_s))
             self._pump = pump
             self._base = steps - pump.integral.whole
+            if self.off and self.off[-1][1] is None:
+                self.off[-1][1] = t_s
         prog = pump.prog
         if prog is not None:
             self._conc = prog.conc_ug_per_ml
-        seg = self._seg = _Segment(t_s, pump, steps, self._base, self._conc)
+        before = self._acc[1]
+        seg = self._seg = _Segment(t_s, pump, steps, self._conc)
         self.lag_s = seg.lag            # true time - the pump's clock (after a restart)
         self._acc = (t_s, seg.programmed_f(t_s), steps)
+        if restart:                     # the restored count steps from where it froze
+            self.jumps.append((t_s, before, self._acc[1], steps))
         self._error(t_s, pump, steps)
         self._reservoir(t_s, pump.reservoir_nl, true_nl)
         if prog is not None and (not self.thresholds or
@@ -165,6 +197,19 @@ class Recorder:
         self._log(pump, seg.lag)
         if self._progress is not None:
             self._progress(t_s)
+
+    def cut(self, t_s, off_s):
+        """The engine's hook: the power is cut at true time t_s (the motor stopped there) for
+        off_s. Delivery and the programme freeze until the restart."""
+        seg = self._seg
+        if seg is None:
+            return
+        self._catch_up(seg, t_s, None)
+        _, p, d = self._acc
+        n, den = seg.programmed(t_s)
+        self._seg = _Off(t_s, d, (n, den), seg.conc)
+        if not self.off or self.off[-1][1] is not None:
+            self.off.append([t_s, None])
 
     def finish(self, t_s=None):
         """Close the last bins at the end of the run (its true time)."""
@@ -287,12 +332,16 @@ class Recorder:
     def trumpet_curve(self, windows_min=(2, 5, 11, 19, 31)):
         """IEC 60601-2-24's trumpet curve over the second hour (see docs/simulator.md), from
         the 30 s samples; None if the run is shorter than two hours. A restart in the second
-        hour leaves it out (the pump was off and its count was restored): `skipped` says so."""
+        hour leaves it out (the pump was off and its count was restored), and so does a second
+        hour with nothing programmed (no flow to take an error against): `skipped` says so."""
         for before, after in self.restarts:
             if before < TRUMPET_TO_S and after > TRUMPET_FROM_S:
                 return {"skipped": "the pump was off and restarted in the second hour "
                         f"(restarted at {after} s)", "windows": []}
-        return trumpet(self.trumpet, windows_min)
+        tc = trumpet(self.trumpet, windows_min)
+        if tc is not None and tc["programmed_steps"] <= 0:
+            return {"skipped": "nothing programmed in the second hour", "windows": []}
+        return tc
 
 
 def trumpet(samples, windows_min=(2, 5, 11, 19, 31), sample_s=TRUMPET_SAMPLE_S):
