@@ -172,9 +172,11 @@ def test_report_refused_with_serve(capsys):
     assert "--report" in capsys.readouterr().err
 
 
-def test_progress_off_stdout(capsys):
+def test_progress_off_stdout(capsys, monkeypatch):
     """A long run prints its progress on stderr, a few lines when stderr is no terminal;
-    stdout stays the JSON alone."""
+    stdout stays the JSON alone. (Runs done within a second print none: here every run is
+    taken as long.)"""
+    monkeypatch.setattr(report.Progress.__init__, "__defaults__", (None, "sim", 0.0))
     assert main(["sim", CONTINUOUS, "--days", "60", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["days"] == 60
@@ -188,7 +190,7 @@ def test_progress_bar_on_a_terminal():
             return True
 
     stream = Tty()
-    p = report.Progress(365 * 86400, stream)
+    p = report.Progress(365 * 86400, stream, after_s=0)
     for day in range(366):
         p(day * 86400)
     p.close(365 * 86400)
@@ -289,3 +291,8 @@ def test_trumpet_skipped_when_nothing_is_programmed(tmp_path):
     fig = report.plot_trumpet(tc, str(tmp_path))
     assert "nothing programmed in the second hour" in fig.axes[0].texts[0].get_text()
     assert "nothing programmed in the second hour" in report._trumpet_table(tc)
+
+
+def test_a_quick_run_prints_no_progress(capsys):
+    assert main(["sim", CONTINUOUS, "--days", "30"]) == 0
+    assert capsys.readouterr().err == ""

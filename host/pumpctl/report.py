@@ -35,13 +35,15 @@ MAX_TABLE_ROWS = 200
 
 class Progress:
     """Simulated days done / total and time left, on stderr: a one-line bar redrawn in place
-    on a terminal, otherwise a line at each quarter. Callable as a simulation's recorder."""
+    on a terminal, otherwise a line at each quarter; nothing for a run done within after_s
+    seconds (most are). Callable as a simulation's recorder."""
 
-    def __init__(self, end_s, stream=None, label="sim"):
+    def __init__(self, end_s, stream=None, label="sim", after_s=1.0):
         self.end_s = end_s
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.label = label
+        self.after_s = after_s
         self.t0 = time.monotonic()
         self._last = 0.0
         self._quarter = 0
@@ -62,6 +64,8 @@ class Progress:
 
     def update(self, t_s, final=False):
         now = time.monotonic()
+        if now - self.t0 < self.after_s and not self._drawn and self._quarter == 0:
+            return                       # quick runs stay quiet
         if self.tty:
             if final or now - self._last >= 0.2:
                 width = 30
