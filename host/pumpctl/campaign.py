@@ -10,10 +10,10 @@ left. Exit status 0 when no invariant broke, 1 when one did, 2 for a bad spec.
 import json
 import multiprocessing
 import os
-import sys
 import time
 
 from pumpctl.errors import CommandError
+from pumpctl.progress import Progress
 from pumpsim import campaign
 from pumpsim.scenario import ScenarioError
 
@@ -38,44 +38,6 @@ def _one(job):
     return index, summary, time.perf_counter() - t0
 
 
-class Progress:
-    """A one-line bar on a terminal; a line per tenth of the runs otherwise."""
-
-    def __init__(self, total, stream=None):
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.t0 = time.monotonic()
-        self._shown = -1
-        self._last = 0.0
-
-    def update(self, done, failed, final=False):
-        now = time.monotonic()
-        spent = now - self.t0
-        left = spent / done * (self.total - done) if done else 0
-        text = (f"{done}/{self.total} runs, {failed} failed, "
-                f"{_dur(spent)} spent, {_dur(left)} left")
-        if self.tty:
-            if final or now - self._last >= 0.2:
-                width = 30
-                fill = width * done // self.total
-                self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {text}\033[K")
-                if final:
-                    self.stream.write("\n")
-                self.stream.flush()
-                self._last = now
-        else:
-            tenth = 10 * done // self.total
-            if tenth != self._shown and not final:
-                self._shown = tenth
-                print(f"campaign: {text}", file=self.stream, flush=True)
-
-
-def _dur(s):
-    s = int(s)
-    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
 def cmd_campaign(args):
     try:
         spec = campaign.Spec(args.spec)
@@ -84,7 +46,7 @@ def cmd_campaign(args):
         raise CommandError(str(e)) from None
     os.makedirs(args.out, exist_ok=True)
     jobs = [(args.seed, i) for i in range(args.runs)]
-    progress = Progress(args.runs)
+    progress = Progress(args.runs, "campaign", lambda n: f"{n}/{args.runs} runs", lines=10)
     totals = {"runs": 0, "failed": 0, "faults_injected": {}, "reboots": {},
               "checkpoint_writes": 0, "simulated_days": 0, "cpu_seconds": 0.0}
     failures = []
@@ -109,11 +71,11 @@ def cmd_campaign(args):
             if summary["violations"]:
                 totals["failed"] += 1
                 failures.append((index, summary["violations"]))
-            progress.update(totals["runs"], totals["failed"])
+            progress.update(totals["runs"], f", {totals['failed']} failed")
     finally:
         if pool is not None:
             pool.terminate()
-    progress.update(totals["runs"], totals["failed"], final=True)
+    progress.close(totals["runs"], f", {totals['failed']} failed")
     totals["wall_seconds"] = round(time.monotonic() - t0, 3)
     totals["cpu_seconds"] = round(totals["cpu_seconds"], 3)
     totals["simulated_days"] = round(totals["simulated_days"], 3)

@@ -20,11 +20,10 @@ also embedded as JSON. The recorder is pumpsim.record; the methods are in docs/s
 import html
 import json
 import os
-import sys
-import time
 
 from pump.names import ALARM_NAMES, BOLUS_NAMES, REASON_NAMES
 from pump import codes
+from pumpctl import progress
 from pumpsim.record import Recorder
 from pumpsim.scenario import clock
 
@@ -33,67 +32,21 @@ PLOTS = ("rate", "cumulative", "reservoir", "timeline", "trumpet")
 MAX_TABLE_ROWS = 200
 
 
-class Progress:
-    """Simulated days done / total and time left, on stderr: a one-line bar redrawn in place
-    on a terminal, otherwise a line at each quarter; nothing for a run done within after_s
+class Progress(progress.Progress):
+    """Simulated days done / total (pumpctl.progress); quiet for a run done within after_s
     seconds (most are). Callable as a simulation's recorder."""
 
     def __init__(self, end_s, stream=None, label="sim", after_s=1.0):
-        self.end_s = end_s
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.label = label
-        self.after_s = after_s
-        self.t0 = time.monotonic()
-        self._last = 0.0
-        self._quarter = 0
-        self._drawn = False
+        progress.Progress.__init__(
+            self, end_s, label, lambda t: f"{t / 86400:.0f}/{end_s / 86400:.0f} simulated days",
+            stream, after_s)
         self._next_t = 0
 
     def __call__(self, t_s, *_):
         if t_s < self._next_t:
             return
-        self._next_t = t_s + self.end_s // 1000
+        self._next_t = t_s + self.total // 1000
         self.update(t_s)
-
-    def _text(self, t_s, now):
-        spent = now - self.t0
-        left = spent / t_s * (self.end_s - t_s) if t_s else 0
-        return (f"{t_s / 86400:.0f}/{self.end_s / 86400:.0f} simulated days, "
-                f"{_dur(spent)} spent, {_dur(left)} left")
-
-    def update(self, t_s, final=False):
-        now = time.monotonic()
-        if now - self.t0 < self.after_s and not self._drawn and self._quarter == 0:
-            return                       # quick runs stay quiet
-        if self.tty:
-            if final or now - self._last >= 0.2:
-                width = 30
-                fill = width * min(t_s, self.end_s) // self.end_s
-                self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] "
-                                  f"{self._text(t_s, now)}\033[K")
-                self.stream.flush()
-                self._drawn = True
-                self._last = now
-        else:
-            q = 4 * t_s // self.end_s
-            if q > self._quarter or (final and self._quarter < 4):
-                self._quarter = max(q, 4 if final else q)
-                print(f"{self.label}: {self._text(t_s, now)}", file=self.stream, flush=True)
-
-    def close(self, t_s=None):
-        """The run ended (or failed): finish the line."""
-        if t_s is not None:
-            self.update(t_s, final=True)
-        if self.tty and self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
-
-
-def _dur(s):
-    s = int(s)
-    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def run(scenario, days, progress=None):
