@@ -36,7 +36,8 @@ class Checkpointer:
         self.writes = 0
         self.failures = 0
         self._seq = -1           # the log's seq, the rate and the time of the last save
-        self._rate = None
+        self._rn = None
+        self._rd = None
         self._at = 0
 
     def guard(self, pump, extra=None, clock_s=None):
@@ -44,9 +45,9 @@ class Checkpointer:
         function giving the link's state to keep with it (called only to save); clock_s: the
         board's clock if it survives resets. False if a save was needed and failed."""
         plan = pump.plan
-        rate = (plan.rate_num, plan.rate_den)
         room = 0 if self.limit is None else self.limit - pump.steps
-        if (self.limit is None or pump.log.seq != self._seq or rate != self._rate
+        if (self.limit is None or pump.log.seq != self._seq or plan.rate_num != self._rn
+                or plan.rate_den != self._rd
                 or pump.now_s - self._at >= self.horizon_s
                 or room < _span_steps(pump, self.horizon_s)):
             ok = self._save(pump, extra, clock_s)
@@ -82,7 +83,7 @@ class Checkpointer:
         self.writes += 1
         self.limit = pump.steps + reserve
         self._seq = pump.log.seq
-        self._rate = (pump.plan.rate_num, pump.plan.rate_den)
+        self._rn, self._rd = pump.plan.rate_num, pump.plan.rate_den
         self._at = now
         if stalled:
             pump.condition(now, codes.A_STORAGE, False)       # latched until acknowledged

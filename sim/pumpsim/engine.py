@@ -10,7 +10,7 @@ from pump import codes
 from pump.checkpoint import Checkpointer, recover
 from pump.forecast import forecast_low_s
 from pump.snapshot import time_sync
-from pump.core import Pump
+from pump.core import Plan, Pump
 from pumphw.stall import StallDetector
 from pumphw.store import FileStore
 from pumpsim.faults import PowerCut, SimFlash
@@ -244,7 +244,7 @@ class Simulation:
     def _reboot(self, off_s, rtc):
         """Power is cut now: RAM is lost, the motor stops where it got to. After off_s the
         board boots and the core restarts from the flash (pump.checkpoint.recover)."""
-        self.motor.load(_IDLE)
+        self.motor.load(Plan())             # a board without power issues nothing
         if self.check is not None:
             self.check.cut(self)
         if self.recorder is not None and hasattr(self.recorder, "cut"):
@@ -367,15 +367,4 @@ class Simulation:
         }
 
 
-class _Idle:
-    """No plan: a board without power issues nothing."""
-    t0_s = 0
-    rate_num = 0
-    rate_den = 1
-    phase_num = 0
-    phase_den = 1
-    steps = 0
-
-
-_IDLE = _Idle()
 _HOW = ("restored", "fresh", "lost", "doubt")
